@@ -1,0 +1,350 @@
+"""The matcher: normalised words → term matches → concept occurrences → rule hits.
+
+Pure: no I/O. Built once per rule set; `match(text)` is safe to call for every post.
+Word-level work (lemmas, typo search) is cached per distinct word, so a stream of
+posts costs little more than tokenising them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
+
+from bot.domain import Hit, TermMatch
+from bot.matching.morph import Morphology
+from bot.matching.normalize import Normalized, normalize
+from bot.matching.translit import cyrillic_skeleton, skeleton
+from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
+# Sentence ends for NEAR: . ! ? … ; : followed by space, line breaks and list bullets.
+_SENTENCE_END = re.compile(r"[.!?…;:]+(?=\s|$)|\n|[•▪◾●►➖]")
+_MIN_FUZZY_LEN = 5
+_EN_FUZZY_FLOOR = 90.0  # no English dictionary: be stricter so "evaluated" ≠ "evacuated"
+_EN_FUZZY_MIN_LEN = 7
+_WORD_CACHE_LIMIT = 200_000
+_MAX_OCCURRENCES = 64
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word of the normalised text with its offsets in the normalised text."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _WordHit:
+    term: int  # index into Matcher.terms
+    pos: int  # word position inside the term
+    kind: str
+    lemma: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A place where a concept (or a combination) matched: token range + term matches."""
+
+    first: int
+    last: int
+    terms: tuple[TermMatch, ...]
+    s_first: int = 0  # sentence indexes the occurrence spans
+    s_last: int = 0
+
+
+@dataclass
+class Analysis:
+    """Everything the matcher found in one text, for hits and explanations."""
+
+    normalized: Normalized
+    tokens: list[Token]
+    concepts: dict[str, list[Occurrence]]
+    hits: list[Hit] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)  # rules vetoed by `unless`
+
+
+@dataclass
+class _FuzzyPool:
+    """Target word forms for typo matching, each pointing at the term words it stands for."""
+
+    forms: list[str] = field(default_factory=list)
+    entries: list[list[tuple[int, int, float]]] = field(default_factory=list)
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def add(self, form: str, term: int, pos: int, threshold: float) -> None:
+        i = self._index.get(form)
+        if i is None:
+            i = self._index[form] = len(self.forms)
+            self.forms.append(form)
+            self.entries.append([])
+        self.entries[i].append((term, pos, threshold))
+
+    def lowest(self) -> float:
+        return min((t for e in self.entries for _, _, t in e), default=101.0)
+
+
+class Matcher:
+    """Compiled rule set; `match(text)` returns the hits with their evidence."""
+
+    def __init__(self, ruleset: RuleSet, morph: Morphology) -> None:
+        self.ruleset = ruleset
+        self.version = ruleset.version
+        self.morph = morph
+        self.terms: list[Term] = []
+        self._lemma_index: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self._exact_index: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self._prefix_index: dict[int, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+        self._edit_targets: list[tuple[frozenset[str], int, int, int]] = []
+        self._cyr_pool = _FuzzyPool()
+        self._lat_pool = _FuzzyPool()
+        self._skel_pool = _FuzzyPool()
+        self._word_cache: dict[str, tuple[_WordHit, ...]] = {}
+        self._tag_terms: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for concept in (*ruleset.concepts.values(), *ruleset.inline_concepts.values()):
+            for term in concept.terms:
+                self._add_term(term)
+        self._prefix_lengths = sorted(self._prefix_index)
+        self._cyr_cutoff = self._cyr_pool.lowest()
+        self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
+        self._skel_cutoff = self._skel_pool.lowest()
+        self.rules = [r for r in ruleset.rules if r.enabled]
+
+    # -- compile ---------------------------------------------------------------------
+    def _add_term(self, term: Term) -> None:
+        t = len(self.terms)
+        self.terms.append(term)
+        for j, spec in enumerate(term.words):
+            if spec.kind == "tag":
+                self._tag_terms[spec.text].append((t, j))
+            elif spec.kind == "exact":
+                self._exact_index[spec.text].append((t, j))
+            elif spec.kind == "prefix":
+                self._prefix_index[len(spec.text)][spec.text].append((t, j))
+            else:
+                for lemma in self.morph.term_lemmas(spec.text, term.lang):
+                    self._lemma_index[lemma].append((t, j))
+                if spec.max_edits is not None:
+                    forms = frozenset(self.morph.forms(spec.text, term.lang))
+                    self._edit_targets.append((forms, spec.max_edits, t, j))
+                elif spec.fuzzy is not None and len(spec.text) >= _MIN_FUZZY_LEN:
+                    for form in self.morph.forms(spec.text, term.lang):
+                        if form.isascii():
+                            self._lat_pool.add(form, t, j, spec.fuzzy)
+                        else:
+                            self._cyr_pool.add(form, t, j, spec.fuzzy)
+                            self._skel_pool.add(cyrillic_skeleton(form), t, j, spec.fuzzy)
+
+    # -- words -----------------------------------------------------------------------
+    def word_hits(self, word: str) -> tuple[_WordHit, ...]:
+        """Which term words a normalised word matches, and how (cached per word)."""
+        cached = self._word_cache.get(word)
+        if cached is not None:
+            return cached
+        if len(self._word_cache) >= _WORD_CACHE_LIMIT:
+            self._word_cache.clear()
+        hits = self._compute_word_hits(word)
+        self._word_cache[word] = hits
+        return hits
+
+    def _compute_word_hits(self, word: str) -> tuple[_WordHit, ...]:
+        info = self.morph.info(word)
+        out: list[_WordHit] = []
+        seen: set[tuple[int, int]] = set()
+
+        def add(t: int, j: int, kind: str, lemma: str, score: float = 100.0) -> None:
+            if (t, j) not in seen:
+                seen.add((t, j))
+                out.append(_WordHit(t, j, kind, lemma, score))
+
+        for (t, j) in self._exact_index.get(word, ()):
+            add(t, j, "exact", word)
+        for lemma in info.lemmas:
+            for (t, j) in self._lemma_index.get(lemma, ()):
+                add(t, j, "lemma", lemma)
+        if info.place:
+            for (t, j) in self._tag_terms.get("place", ()):
+                add(t, j, "place", word)
+        for n in self._prefix_lengths:
+            if len(word) < n:
+                break
+            for (t, j) in self._prefix_index[n].get(word[:n], ()):
+                add(t, j, "prefix", word)
+        if out or info.known or len(word) < _MIN_FUZZY_LEN:
+            return tuple(out)
+        # Only words no dictionary knows get typo matching: fuzzy on real words is
+        # harmful ("входит" is close to "выводит").
+        if info.script == "cyr":
+            self._fuzzy(word, word, self._cyr_pool, self._cyr_cutoff, "fuzzy", add)
+        elif info.script == "lat":
+            if len(word) >= _EN_FUZZY_MIN_LEN:
+                self._fuzzy(word, word, self._lat_pool, self._lat_cutoff, "fuzzy", add)
+            self._fuzzy(word, skeleton(word), self._skel_pool, self._skel_cutoff, "translit", add)
+        for forms, k, t, j in self._edit_targets:
+            best = min((Levenshtein.distance(word, f, score_cutoff=k) for f in forms), default=k + 1)
+            if best <= k:
+                add(t, j, "fuzzy", word, 100.0 * (1 - best / max(len(word), 1)))
+        return tuple(out)
+
+    @staticmethod
+    def _fuzzy(word: str, probe: str, pool: _FuzzyPool, cutoff: float, kind: str, add: "_Adder") -> None:
+        if not pool.forms or cutoff > 100:
+            return
+        for form, score, idx in process.extract(probe, pool.forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3):
+            for t, j, threshold in pool.entries[idx]:
+                if score >= max(threshold, cutoff):
+                    add(t, j, kind, form, round(float(score), 1))
+
+    # -- texts -----------------------------------------------------------------------
+    def analyse(self, text: str) -> Analysis:
+        """Find every concept occurrence and every rule hit in a text."""
+        norm = normalize(text)
+        tokens = [Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(norm.text)]
+        ends = [m.start() for m in _SENTENCE_END.finditer(norm.text)]
+        sentence: list[int] = []
+        k = 0
+        for tok in tokens:
+            while k < len(ends) and ends[k] < tok.start:
+                k += 1
+            sentence.append(k)
+        per_token: list[dict[int, list[_WordHit]]] = []
+        for tok in tokens:
+            d: dict[int, list[_WordHit]] = {}
+            for wh in self.word_hits(tok.text):
+                d.setdefault(wh.term, []).append(wh)
+            per_token.append(d)
+        concepts: dict[str, list[Occurrence]] = defaultdict(list)
+        for i, d in enumerate(per_token):
+            for t, whs in d.items():
+                first = next((w for w in whs if w.pos == 0), None)
+                if first is None:
+                    continue
+                term = self.terms[t]
+                n = len(term.words)
+                chain = [first]
+                for k in range(1, n):
+                    if i + k >= len(per_token):
+                        break
+                    nxt = next((w for w in per_token[i + k].get(t, ()) if w.pos == k), None)
+                    if nxt is None:
+                        break
+                    chain.append(nxt)
+                if len(chain) != n:
+                    continue
+                tm = self._term_match(term, chain, tokens[i], tokens[i + n - 1], norm)
+                concepts[term.concept].append(
+                    Occurrence(i, i + n - 1, (tm,), sentence[i], sentence[i + n - 1])
+                )
+        analysis = Analysis(norm, tokens, dict(concepts))
+        for rule in self.rules:
+            ok, occs = self._eval(rule.match, analysis.concepts)
+            if not ok or not occs:
+                continue
+            if rule.unless is not None and self._eval(rule.unless, analysis.concepts)[0]:
+                analysis.suppressed.append(rule.id)
+                continue
+            analysis.hits.append(self._hit(rule, occs))
+        return analysis
+
+    def match(self, text: str) -> list[Hit]:
+        """The rule hits for a text (empty when nothing matches)."""
+        return self.analyse(text).hits
+
+    def _term_match(self, term: Term, chain: list[_WordHit], a: Token, b: Token, norm: Normalized) -> TermMatch:
+        start, end = norm.to_original(a.start, b.end)
+        weakest = min(chain, key=lambda w: w.score)
+        kind = weakest.kind if weakest.score < 100 else ("lemma" if any(w.kind == "lemma" for w in chain) else chain[0].kind)
+        return TermMatch(
+            concept=term.concept,
+            term=term.raw,
+            surface=norm.original[start:end],
+            start=start,
+            end=end,
+            kind=kind,
+            lemma=" ".join(w.lemma for w in chain),
+            score=weakest.score,
+        )
+
+    def _eval(self, expr: Expr, concepts: dict[str, list[Occurrence]]) -> tuple[bool, list[Occurrence]]:
+        if isinstance(expr, Ref):
+            occs = concepts.get(expr.name, [])
+            return bool(occs), occs
+        if isinstance(expr, Not):
+            return not self._eval(expr.operand, concepts)[0], []
+        if isinstance(expr, And):
+            all_occs: list[Occurrence] = []
+            for op in expr.operands:
+                ok, occs = self._eval(op, concepts)
+                if not ok:
+                    return False, []
+                all_occs.extend(occs)
+            return True, all_occs
+        if isinstance(expr, Or):
+            any_ok = False
+            all_occs = []
+            for op in expr.operands:
+                ok, occs = self._eval(op, concepts)
+                if ok:
+                    any_ok = True
+                    all_occs.extend(occs)
+            return any_ok, all_occs
+        assert isinstance(expr, Near)
+        ok_l, left = self._eval(expr.left, concepts)
+        if not ok_l:
+            return False, []
+        _, right = self._eval(expr.right, concepts)
+        if expr.negated:
+            kept = [a for a in left if not any(_close(a, b, expr) for b in right)]
+            return bool(kept), kept
+        merged: dict[tuple[int, int], Occurrence] = {}
+        for a in left:
+            for b in right:
+                if _close(a, b, expr):
+                    key = (min(a.first, b.first), max(a.last, b.last))
+                    if key not in merged and len(merged) < _MAX_OCCURRENCES:
+                        merged[key] = Occurrence(
+                            key[0], key[1], a.terms + b.terms,
+                            min(a.s_first, b.s_first), max(a.s_last, b.s_last),
+                        )
+        return bool(merged), list(merged.values())
+
+    def _hit(self, rule: Rule, occs: list[Occurrence]) -> Hit:
+        seen: set[tuple[int, int, str, str]] = set()
+        terms: list[TermMatch] = []
+        for occ in occs:
+            for tm in occ.terms:
+                key = (tm.start, tm.end, tm.concept, tm.term)
+                if key not in seen:
+                    seen.add(key)
+                    terms.append(tm)
+        terms.sort(key=lambda tm: (tm.start, tm.end))
+        return Hit(rule.id, rule.topic, rule.severity, rule.route, tuple(terms), rule.description)
+
+
+def _close(a: Occurrence, b: Occurrence, near: Near) -> bool:
+    """Within n words of each other, in any order; one word never pairs with itself."""
+    if a.first == b.first and a.last == b.last:
+        return False
+    if near.same_sentence and (a.s_last < b.s_first or b.s_last < a.s_first):
+        return False
+    n = near.distance
+    if a.last < b.first:
+        return b.first - a.last <= n
+    if b.last < a.first:
+        return a.first - b.last <= n
+    return True
+
+
+class _Adder:  # pragma: no cover - typing helper only
+    def __call__(self, t: int, j: int, kind: str, lemma: str, score: float = 100.0) -> None: ...
+
+
+def build_matcher(ruleset: RuleSet, morph: Morphology | None = None) -> Matcher:
+    """Compile a rule set (loading dictionaries unless a Morphology is handed in)."""
+    return Matcher(ruleset, morph or Morphology())

@@ -1,0 +1,155 @@
+"""Word forms: cached lemmatisation for Russian and Ukrainian (pymorphy3) and English."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_UK_LETTERS = re.compile(r"[іїєґ]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+
+# English irregular forms that matter for the topics; regular ones are stripped by rule.
+_EN_IRREGULAR = {
+    "withdrew": "withdraw", "withdrawn": "withdraw", "drew": "draw", "drawn": "draw",
+    "left": "leave", "fled": "flee", "took": "take", "taken": "take", "went": "go",
+    "gone": "go", "flew": "fly", "flown": "fly", "began": "begin", "begun": "begin",
+    "abandoned": "abandon", "quit": "quit", "moved": "move", "driven": "drive",
+    "drove": "drive", "ran": "run", "sent": "send", "brought": "bring", "got": "get",
+    "pulled": "pull", "shipped": "ship", "women": "woman", "men": "man", "children": "child",
+}
+_CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class WordInfo:
+    """What morphology knows about one normalised word."""
+
+    lemmas: frozenset[str]
+    known: bool  # in a dictionary (fuzzy matching is only for unknown words)
+    script: str  # "cyr", "lat" or "other"
+    place: bool = False  # the dictionary knows it as a geographic name
+
+
+def en_lemmas(word: str) -> frozenset[str]:
+    """Candidate English base forms of a word (over-generates on purpose; sets intersect)."""
+    out = {word}
+    if word in _EN_IRREGULAR:
+        out.add(_EN_IRREGULAR[word])
+    n = len(word)
+    if n > 4 and word.endswith("ies"):
+        out.add(word[:-3] + "y")
+    if n > 3 and word.endswith("es"):
+        out.add(word[:-2])
+    if n > 3 and word.endswith("s") and not word.endswith("ss"):
+        out.add(word[:-1])
+    for suffix in ("ing", "ed"):
+        if n > len(suffix) + 2 and word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            out.update({stem, stem + "e"})
+            if len(stem) > 2 and stem[-1] == stem[-2]:
+                out.add(stem[:-1])
+            if suffix == "ed" and stem.endswith("i"):
+                out.add(stem[:-1] + "y")
+    return frozenset(out)
+
+
+def en_forms(lemma: str) -> set[str]:
+    """Common inflected forms of an English base form, for fuzzy comparison."""
+    forms = {lemma, lemma + "s", lemma + "ed", lemma + "ing"}
+    if lemma.endswith("e"):
+        forms |= {lemma + "d", lemma[:-1] + "ing"}
+    if lemma.endswith("y"):
+        forms |= {lemma[:-1] + "ies", lemma[:-1] + "ied"}
+    forms |= {k for k, v in _EN_IRREGULAR.items() if v == lemma}
+    return forms
+
+
+class Morphology:
+    """Lemmas and dictionary knowledge per word, with a bounded cache."""
+
+    def __init__(self, use_ukrainian: bool = True) -> None:
+        import pymorphy3
+
+        self._ru: Any = pymorphy3.MorphAnalyzer(lang="ru")
+        self._uk: Any = None
+        if use_ukrainian:
+            try:
+                self._uk = pymorphy3.MorphAnalyzer(lang="uk")
+            except (ImportError, ValueError, OSError) as exc:
+                # The Ukrainian dictionary is an optional extra (its licence is GPLv3).
+                logger.info("Ukrainian dictionary not installed (%s); using Russian only", exc)
+        self._cache: dict[str, WordInfo] = {}
+
+    @property
+    def has_ukrainian(self) -> bool:
+        """True when the optional Ukrainian dictionary is loaded."""
+        return self._uk is not None
+
+    def info(self, word: str) -> WordInfo:
+        """Lemmas, dictionary status and script of a normalised (lower-case) word."""
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        result = self._analyse(word)
+        self._cache[word] = result
+        return result
+
+    def _analyse(self, word: str) -> WordInfo:
+        if word.isascii():
+            return WordInfo(en_lemmas(word), False, "lat")
+        if not _CYRILLIC.search(word):
+            return WordInfo(frozenset({word}), False, "other")
+        lemmas: set[str] = set()
+        place = False
+        ru_known = bool(self._ru.word_is_known(word))
+        uk_known = self._uk is not None and bool(self._uk.word_is_known(word))
+        uk_word = bool(_UK_LETTERS.search(word))
+        if ru_known or not uk_known:
+            if not (uk_word and uk_known):
+                parses = self._ru.parse(word)
+                lemmas.update(p.normal_form.replace("ё", "е") for p in parses)
+                place = ru_known and any("Geox" in str(p.tag) for p in parses)
+        if self._uk is not None and (uk_known or (uk_word and not ru_known)):
+            parses = self._uk.parse(word)
+            lemmas.update(p.normal_form for p in parses)
+            place = place or (uk_known and any("Geox" in str(p.tag) for p in parses))
+        lemmas.add(word)
+        return WordInfo(frozenset(lemmas), ru_known or uk_known, "cyr", place)
+
+    def term_lemmas(self, word: str, lang: str) -> frozenset[str]:
+        """Lemmas of a rule term word in the language the operator listed it under."""
+        if word.isascii() or lang == "en":
+            return en_lemmas(word)
+        analyzer = self._uk if (lang == "uk" and self._uk is not None) else self._ru
+        if lang == "any":
+            return self.info(word).lemmas
+        normal = {p.normal_form.replace("ё", "е") for p in analyzer.parse(word)}
+        # Operators write dictionary forms: when the word is a lemma itself, keep only it
+        # ("піти" must not also mean "піт", sweat).
+        if word in normal:
+            return frozenset({word})
+        return frozenset(normal | {word})
+
+    def forms(self, word: str, lang: str) -> set[str]:
+        """Every inflected form of a term word, used as targets for typo matching."""
+        if word.isascii() or lang == "en":
+            out: set[str] = set()
+            for lemma in en_lemmas(word):
+                out |= en_forms(lemma)
+            return out
+        analyzers = [self._ru]
+        if self._uk is not None and lang in ("uk", "any"):
+            analyzers = [self._uk] if lang == "uk" else [self._ru, self._uk]
+        out = {word}
+        for analyzer in analyzers:
+            parses = analyzer.parse(word)
+            # Only the lexemes of the term's own lemma, not of every homonym's guess.
+            for p in parses[:2]:
+                out.update(f.word.replace("ё", "е") for f in p.lexeme)
+        return out

@@ -1,0 +1,157 @@
+"""Evasion-proof text normalisation that keeps a map back to the original offsets.
+
+Posts hide words from naive bots with Latin look-alike letters inside Cyrillic words,
+zero-width characters, spaced-out letters and hyphenation across line breaks. The
+matcher works on the normalised text; every normalised character remembers which
+original characters it came from, so spans can be highlighted in the post as written.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Characters that render as nothing; dropped so "эвак\u200bуация" becomes one word.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f")
+_INVISIBLE_RE = re.compile("[" + "".join(sorted(_INVISIBLE)) + "]")
+
+# Latin letters that look like Cyrillic ones (after case folding), and back.
+_LAT_TO_CYR = {
+    "a": "а", "b": "в", "c": "с", "e": "е", "h": "н", "i": "і", "k": "к", "m": "м",
+    "o": "о", "p": "р", "t": "т", "x": "х", "y": "у",
+}
+_CYR_TO_LAT = {
+    "а": "a", "в": "b", "с": "c", "е": "e", "н": "h", "і": "i", "к": "k", "м": "m",
+    "о": "o", "р": "p", "т": "t", "х": "x", "у": "y", "ј": "j", "ѕ": "s",
+}
+
+_CYR = re.compile(r"[\u0400-\u04ff]")
+_LAT = re.compile(r"[a-z]")
+# A word holding both scripts: the only place homoglyph folding is needed.
+_MIXED_WORD = re.compile(r"[^\W\d_]*(?:[\u0400-\u04ff][^\W\d_]*[a-z]|[a-z][^\W\d_]*[\u0400-\u04ff])[^\W\d_]*")
+# Four or more single letters separated by one space or dot: "э в а к у а ц и я".
+_SPACED = re.compile(r"(?<![^\W\d_])[^\W\d_](?:[ .][^\W\d_]){3,}(?![^\W\d_])")
+# A word broken by a hyphen at the end of a line: "покину-\nли".
+_LINE_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[^\W\d_])")
+_NEEDS_SLOW = re.compile(
+    _INVISIBLE_RE.pattern + "|" + _SPACED.pattern + "|" + _LINE_HYPHEN.pattern
+)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalised text plus, per character, the original [start, end) it came from."""
+
+    text: str
+    original: str
+    starts: tuple[int, ...] | None  # None: identity map (fast path)
+    ends: tuple[int, ...] | None
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the normalised text to the original text."""
+        if end <= start:
+            return (0, 0) if not self.starts else self._point(start)
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+    def _point(self, i: int) -> tuple[int, int]:
+        assert self.starts is not None
+        if i < len(self.starts):
+            return self.starts[i], self.starts[i]
+        n = len(self.original)
+        return n, n
+
+
+def _fold_char_seq(text: str) -> tuple[list[str], list[int], list[int]]:
+    """NFKC + casefold + ё→е per character cluster, dropping invisible characters."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        j = i + 1
+        # Keep combining marks with their base so "и\u0306" composes to "й".
+        while j < n and unicodedata.combining(text[j]):
+            j += 1
+        cluster = text[i:j]
+        if cluster[0] in _INVISIBLE and j == i + 1:
+            i = j
+            continue
+        out = unicodedata.normalize("NFKC", cluster).casefold().replace("ё", "е")
+        for ch in out:
+            if ch in _INVISIBLE or unicodedata.combining(ch):
+                continue
+            chars.append(ch)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    return chars, starts, ends
+
+
+def _fold_homoglyphs(word: str) -> str:
+    """Fold a mixed-script word to the script its look-alike letters allow."""
+    cyr = len(_CYR.findall(word))
+    lat = len(_LAT.findall(word))
+    lat_ok = all(ch in _LAT_TO_CYR for ch in word if "a" <= ch <= "z")
+    cyr_ok = all(ch in _CYR_TO_LAT for ch in word if "\u0400" <= ch <= "\u04ff")
+    if lat_ok and (cyr >= lat or not cyr_ok):
+        return "".join(_LAT_TO_CYR.get(ch, ch) for ch in word)
+    if cyr_ok:
+        return "".join(_CYR_TO_LAT.get(ch, ch) for ch in word)
+    return word
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise a post for matching; see the module docstring for what is undone."""
+    folded = text.casefold()
+    fast = (
+        len(folded) == len(text)
+        and unicodedata.is_normalized("NFKC", text)
+        and not _NEEDS_SLOW.search(folded)
+        and not _MIXED_WORD.search(folded)
+    )
+    if fast:
+        # Same length and no structural change: offsets are the identity.
+        return Normalized(folded.replace("ё", "е"), text, None, None)
+
+    chars, starts, ends = _fold_char_seq(text)
+    s = "".join(chars)
+
+    def apply(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> None:
+        """Rewrite matches of pattern, keeping the per-character offset map aligned."""
+        nonlocal s, starts, ends
+        out: list[str] = []
+        new_starts: list[int] = []
+        new_ends: list[int] = []
+        pos = 0
+        for m in pattern.finditer(s):
+            out.append(s[pos : m.start()])
+            new_starts.extend(starts[pos : m.start()])
+            new_ends.extend(ends[pos : m.start()])
+            replacement = repl(m)
+            if len(replacement) == m.end() - m.start():
+                out.append(replacement)
+                new_starts.extend(starts[m.start() : m.end()])
+                new_ends.extend(ends[m.start() : m.end()])
+            else:
+                # Keep the letters only: map each kept letter to its own source char.
+                kept = [k for k in range(m.start(), m.end()) if s[k].isalpha()]
+                assert len(kept) == len(replacement)
+                out.append(replacement)
+                new_starts.extend(starts[k] for k in kept)
+                new_ends.extend(ends[k] for k in kept)
+            pos = m.end()
+        out.append(s[pos:])
+        new_starts.extend(starts[pos:])
+        new_ends.extend(ends[pos:])
+        s = "".join(out)
+        starts, ends = new_starts, new_ends
+
+    apply(_LINE_HYPHEN, lambda m: "")
+    apply(_SPACED, lambda m: "".join(ch for ch in m.group(0) if ch.isalpha()))
+    apply(_MIXED_WORD, lambda m: _fold_homoglyphs(m.group(0)))
+    return Normalized(s, text, tuple(starts), tuple(ends))

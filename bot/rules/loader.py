@@ -1,0 +1,415 @@
+"""Load and validate a rules file, collecting EVERY problem with its line and column."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from bot.domain import Severity
+from bot.rules.expr import ExprSyntaxError, has_positive, parse_expr, refs
+from bot.rules.model import (
+    LANGS,
+    Concept,
+    Defaults,
+    Expr,
+    Problem,
+    Rule,
+    RulesError,
+    RuleSet,
+    Term,
+)
+from bot.rules.terms import TermSyntaxError, parse_term
+
+_TOP_KEYS = ("version", "defaults", "routes", "topics", "concepts", "rules")
+_RULE_KEYS = ("id", "topic", "severity", "route", "match", "unless", "description", "enabled")
+_CONCEPT_KEYS = (*LANGS, "description", "fuzzy")
+_DEFAULT_KEYS = ("severity", "route", "near", "fuzzy")
+_NAME = re.compile(r"^[^\W\d][\w.-]*$")
+_SEVERITIES = ", ".join(s.value for s in Severity)
+
+
+def make_yaml() -> YAML:
+    """The round-trip YAML used for rules: keeps comments, order and quoting."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    return yaml
+
+
+class _Collector:
+    """Collects problems, locating them in the source text."""
+
+    def __init__(self, filename: str, source: str) -> None:
+        self.filename = filename
+        self.lines = source.splitlines()
+        self.problems: list[Problem] = []
+
+    def add(self, pos: tuple[int, int], message: str) -> None:
+        self.problems.append(Problem(self.filename, pos[0] + 1, pos[1] + 1, message))
+
+    def locate(self, snippet: str, start: tuple[int, int]) -> tuple[int, int]:
+        """Find where a snippet of a (possibly multi-line) value sits in the file."""
+        line, col = start
+        for i in range(line, min(line + 40, len(self.lines))):
+            found = self.lines[i].find(snippet, col if i == line else 0)
+            if found >= 0:
+                return i, found
+        return start
+
+
+def _key_pos(node: Any, key: Any) -> tuple[int, int]:
+    try:
+        return tuple(node.lc.key(key))  # type: ignore[return-value]
+    except (AttributeError, KeyError, TypeError):
+        return (0, 0)
+
+
+def _value_pos(node: Any, key: Any) -> tuple[int, int]:
+    try:
+        return tuple(node.lc.value(key))  # type: ignore[return-value]
+    except (AttributeError, KeyError, TypeError):
+        return _key_pos(node, key)
+
+
+def _item_pos(node: Any, index: int) -> tuple[int, int]:
+    try:
+        return tuple(node.lc.item(index))  # type: ignore[return-value]
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return (0, 0)
+
+
+def _check_keys(c: _Collector, node: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in node:
+        if key not in allowed:
+            c.add(_key_pos(node, key), f"unknown key {key!r} in {where} (expected: {', '.join(allowed)})")
+
+
+def parse_rules(source: str, filename: str = "<rules>") -> RuleSet:
+    """Validate rules text and build a RuleSet; raises RulesError listing every problem."""
+    c = _Collector(filename, source)
+    try:
+        data = make_yaml().load(source)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = (mark.line, mark.column) if mark is not None else (0, 0)
+        c.add(pos, f"YAML syntax: {exc.problem or exc.context}")
+        raise RulesError(c.problems) from None
+    except YAMLError as exc:
+        c.add((0, 0), f"YAML: {exc}")
+        raise RulesError(c.problems) from None
+    if not isinstance(data, dict):
+        c.add((0, 0), "the rules file must be a mapping with 'topics', 'concepts' and 'rules'")
+        raise RulesError(c.problems)
+
+    _check_keys(c, data, _TOP_KEYS, "the rules file")
+    for key in ("topics", "concepts", "rules"):
+        if key not in data:
+            c.add((0, 0), f"missing top-level section {key!r}")
+
+    defaults = _parse_defaults(c, data.get("defaults"), data)
+    routes = _parse_routes(c, data.get("routes"), data)
+    topics = _parse_topics(c, data.get("topics"), data)
+    concepts = _parse_concepts(c, data.get("concepts"), data, defaults)
+    inline: dict[str, Concept] = {}
+    rules = _parse_rules(c, data.get("rules"), data, defaults, topics, routes, concepts, inline)
+
+    if c.problems:
+        raise RulesError(c.problems)
+    version = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    return RuleSet(
+        topics=topics,
+        concepts=concepts,
+        rules=tuple(rules),
+        routes=routes,
+        defaults=defaults,
+        version=version,
+        source=source,
+        inline_concepts=inline,
+    )
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read and validate a rules file; raises RulesError (or OSError if unreadable)."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    rs = parse_rules(text, str(path))
+    return RuleSet(**{**rs.__dict__, "path": p})
+
+
+def check_rules(path: str | Path) -> list[Problem]:
+    """Every problem in a rules file (empty when it is good)."""
+    try:
+        load_rules(path)
+    except RulesError as exc:
+        return exc.problems
+    except OSError as exc:
+        return [Problem(str(path), 1, 1, f"cannot read the file: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        return [Problem(str(path), 1, 1, f"the file is not UTF-8 text: {exc.reason}")]
+    return []
+
+
+def _parse_defaults(c: _Collector, node: Any, parent: Any) -> Defaults:
+    if node is None:
+        return Defaults()
+    if not isinstance(node, dict):
+        c.add(_value_pos(parent, "defaults"), "'defaults' must be a mapping")
+        return Defaults()
+    _check_keys(c, node, _DEFAULT_KEYS, "defaults")
+    sev = _severity(c, node, "severity", Severity.MEDIUM)
+    route = str(node.get("route", "default"))
+    near = node.get("near", 8)
+    if not isinstance(near, int) or isinstance(near, bool) or not 1 <= near <= 100:
+        c.add(_value_pos(node, "near"), f"'near' must be a whole number of words 1-100, not {near!r}")
+        near = 8
+    fuzzy = _fuzzy(c, node, 86.0)
+    return Defaults(severity=sev, route=route, near=near, fuzzy=fuzzy)
+
+
+def _severity(c: _Collector, node: Any, key: str, default: Severity) -> Severity:
+    if key not in node:
+        return default
+    value = node[key]
+    try:
+        return Severity(str(value).lower())
+    except ValueError:
+        c.add(_value_pos(node, key), f"unknown severity {value!r} (use one of: {_SEVERITIES})")
+        return default
+
+
+def _fuzzy(c: _Collector, node: Any, default: float) -> float:
+    if "fuzzy" not in node:
+        return default
+    value = node["fuzzy"]
+    if value is False:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        value == 0 or 50 <= value <= 100
+    ):
+        c.add(_value_pos(node, "fuzzy"), f"'fuzzy' must be 0 (off) or a similarity 50-100, not {value!r}")
+        return default
+    return float(value)
+
+
+def _parse_routes(c: _Collector, node: Any, parent: Any) -> dict[str, str]:
+    routes = {"default": "default"}
+    if node is None:
+        return routes
+    if not isinstance(node, dict):
+        c.add(_value_pos(parent, "routes"), "'routes' must map a route name to a chat")
+        return routes
+    for name, dest in node.items():
+        if not _NAME.match(str(name)):
+            c.add(_key_pos(node, name), f"route name {name!r} must start with a letter")
+        if dest is None or str(dest).strip() == "":
+            c.add(_value_pos(node, name), f"route {name!r} has no chat (write a chat id, @username or 'default')")
+            continue
+        routes[str(name)] = str(dest)
+    return routes
+
+
+def _parse_topics(c: _Collector, node: Any, parent: Any) -> dict[str, str]:
+    if node is None:
+        return {}
+    if not isinstance(node, dict) or not node:
+        c.add(_value_pos(parent, "topics"), "'topics' must map each topic name to a description")
+        return {}
+    topics: dict[str, str] = {}
+    for name, desc in node.items():
+        if not _NAME.match(str(name)):
+            c.add(_key_pos(node, name), f"topic name {name!r} must start with a letter")
+        topics[str(name)] = " ".join(str(desc or "").split())
+    return topics
+
+
+def _parse_concepts(c: _Collector, node: Any, parent: Any, defaults: Defaults) -> dict[str, Concept]:
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        c.add(_value_pos(parent, "concepts"), "'concepts' must map concept names to term lists")
+        return {}
+    raw: dict[str, tuple[list[Term], list[tuple[str, tuple[int, int]]], str]] = {}
+    for name, body in node.items():
+        name = str(name)
+        pos = _key_pos(node, name)
+        if not _NAME.match(name):
+            c.add(pos, f"concept name {name!r} must start with a letter (letters, digits, _ . -)")
+        if isinstance(body, list):
+            body_map: dict[str, Any] = {"any": body}
+            lists = [("any", body, node, name)]
+            description = ""
+            fuzzy = defaults.fuzzy
+        elif isinstance(body, dict):
+            _check_keys(c, body, _CONCEPT_KEYS, f"concept {name!r}")
+            body_map = body
+            description = str(body.get("description", "") or "")
+            fuzzy = _fuzzy(c, body, defaults.fuzzy)
+            lists = []
+            for lang in LANGS:
+                if lang in body:
+                    lists.append((lang, body[lang], body, lang))
+        else:
+            c.add(_value_pos(node, name), f"concept {name!r} must be a list of terms or a mapping of languages (ru, uk, en, any) to lists")
+            continue
+        terms: list[Term] = []
+        includes: list[tuple[str, tuple[int, int]]] = []
+        for lang, items, owner, key in lists:
+            if not isinstance(items, list):
+                c.add(_value_pos(owner, key), f"concept {name!r}: {lang!r} must be a list of terms")
+                continue
+            for i, item in enumerate(items):
+                ipos = _item_pos(items, i)
+                if item is None or isinstance(item, (dict, list)):
+                    c.add(ipos, f"concept {name!r}: item {i + 1} must be a term (text), not {type(item).__name__}")
+                    continue
+                text = str(item)
+                if text.startswith("@"):
+                    includes.append((text[1:], ipos))
+                    continue
+                try:
+                    words = parse_term(text, fuzzy)
+                except TermSyntaxError as exc:
+                    c.add(ipos, f"concept {name!r}: {exc}")
+                    continue
+                terms.append(Term(text, words, lang, name, ipos[0] + 1, ipos[1] + 1))
+        if not terms and not includes and body_map is not None:
+            c.add(pos, f"concept {name!r} has no terms")
+        raw[name] = (terms, includes, description)
+
+    # Resolve "@other" includes, reporting unknown names and cycles.
+    resolved: dict[str, Concept] = {}
+
+    def resolve(name: str, stack: tuple[str, ...]) -> list[Term]:
+        terms, includes, _ = raw[name]
+        out = list(terms)
+        for ref, ipos in includes:
+            if ref not in raw:
+                c.add(ipos, f"concept {name!r} includes unknown concept '@{ref}'")
+            elif ref in stack:
+                c.add(ipos, f"concept {name!r} includes '@{ref}', which includes it back (a cycle)")
+            else:
+                # Included terms count as this concept's own occurrences.
+                out.extend(replace(t, concept=name) for t in resolve(ref, (*stack, ref)))
+        return out
+
+    for name in raw:
+        resolved[name] = Concept(name, tuple(resolve(name, (name,))), raw[name][2])
+    return resolved
+
+
+def _parse_rules(
+    c: _Collector,
+    node: Any,
+    parent: Any,
+    defaults: Defaults,
+    topics: dict[str, str],
+    routes: dict[str, str],
+    concepts: dict[str, Concept],
+    inline: dict[str, Concept],
+) -> list[Rule]:
+    if node is None:
+        return []
+    if not isinstance(node, list):
+        c.add(_value_pos(parent, "rules"), "'rules' must be a list of rules (each starting with '- id:')")
+        return []
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, body in enumerate(node):
+        ipos = _item_pos(node, i)
+        if not isinstance(body, dict):
+            c.add(ipos, f"rule {i + 1} must be a mapping with id, topic and match")
+            continue
+        _check_keys(c, body, _RULE_KEYS, f"rule {i + 1}")
+        rid = str(body.get("id", "") or "")
+        if not rid:
+            c.add(ipos, f"rule {i + 1} has no 'id'")
+            rid = f"rule-{i + 1}"
+        elif rid in seen:
+            c.add(_value_pos(body, "id"), f"duplicate rule id {rid!r}")
+        seen.add(rid)
+        topic = str(body.get("topic", "") or "")
+        if not topic:
+            c.add(ipos, f"rule {rid!r} has no 'topic'")
+        elif topics and topic not in topics:
+            c.add(_value_pos(body, "topic"), f"rule {rid!r}: unknown topic {topic!r} (topics: {', '.join(topics)})")
+        severity = _severity(c, body, "severity", defaults.severity)
+        route = str(body.get("route", defaults.route))
+        if route not in routes:
+            c.add(_value_pos(body, "route") if "route" in body else ipos,
+                  f"rule {rid!r}: unknown route {route!r} (routes: {', '.join(routes)})")
+        enabled = body.get("enabled", True)
+        if not isinstance(enabled, bool):
+            c.add(_value_pos(body, "enabled"), f"rule {rid!r}: 'enabled' must be true or false")
+            enabled = True
+        match = _condition(c, body, "match", rid, defaults, concepts, inline, required=True)
+        unless = _condition(c, body, "unless", rid, defaults, concepts, inline, required=False)
+        if match is None:
+            continue
+        rules.append(
+            Rule(
+                id=rid,
+                topic=topic,
+                severity=severity,
+                route=route,
+                match=match,
+                match_text=" ".join(str(body.get("match")).split()),
+                unless=unless,
+                unless_text=" ".join(str(body.get("unless") or "").split()),
+                description=" ".join(str(body.get("description", "") or "").split()),
+                enabled=enabled,
+                line=ipos[0] + 1,
+            )
+        )
+    return rules
+
+
+def _condition(
+    c: _Collector,
+    body: dict[str, Any],
+    key: str,
+    rid: str,
+    defaults: Defaults,
+    concepts: dict[str, Concept],
+    inline: dict[str, Concept],
+    required: bool,
+) -> Expr | None:
+    if key not in body or body[key] is None:
+        if required:
+            c.add(_key_pos(body, "id"), f"rule {rid!r} has no {key!r} condition")
+        return None
+    text = str(body[key])
+    start = _value_pos(body, key)
+    try:
+        expr = parse_expr(text, defaults.near)
+    except ExprSyntaxError as exc:
+        snippet = text[exc.offset :].split()[0] if text[exc.offset :].split() else text.strip()[-1:]
+        c.add(c.locate(snippet, start), f"rule {rid!r}, {key}: {exc}")
+        return None
+    ok = True
+    for name in refs(expr):
+        if name[0] in "\"'«":
+            if name not in inline:
+                try:
+                    inner = name[1:-1]
+                    # A double-quoted inline term is exact, a single-quoted one any form.
+                    term_text = f'"{inner}"' if name[0] == '"' else inner
+                    words = parse_term(term_text, defaults.fuzzy)
+                    pos = c.locate(name, start)
+                    inline[name] = Concept(name, (Term(name, words, "any", name, pos[0] + 1, pos[1] + 1),))
+                except TermSyntaxError as exc:
+                    c.add(c.locate(name, start), f"rule {rid!r}, {key}: {exc}")
+                    ok = False
+        elif name not in concepts:
+            close = [n for n in concepts if n.lower() == name.lower() or n.startswith(name[:4])]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            c.add(c.locate(name, start), f"rule {rid!r}, {key}: unknown concept {name!r}{hint}")
+            ok = False
+    if key == "match" and not has_positive(expr):
+        c.add(start, f"rule {rid!r}: 'match' must require some words; a rule of only NOT would flag every post")
+        ok = False
+    return expr if ok else None
