@@ -10,6 +10,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from bot.domain import Severity
 from bot.rules.expr import ExprSyntaxError, has_positive, parse_expr, refs
@@ -271,8 +272,9 @@ def _parse_concepts(c: _Collector, node: Any, parent: Any, defaults: Defaults) -
                 if text.startswith("@"):
                     includes.append((text[1:], ipos))
                     continue
+                quoted = isinstance(item, (DoubleQuotedScalarString, SingleQuotedScalarString))
                 try:
-                    words = parse_term(text, fuzzy)
+                    words = parse_term(text, fuzzy, quoted=quoted)
                 except TermSyntaxError as exc:
                     c.add(ipos, f"concept {name!r}: {exc}")
                     continue

@@ -23,11 +23,17 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def parse_term(raw: str, default_fuzzy: float) -> tuple[WordSpec, ...]:
-    """Turn a term string into word specs, or raise TermSyntaxError."""
+def parse_term(raw: str, default_fuzzy: float, quoted: bool = False) -> tuple[WordSpec, ...]:
+    """Turn a term string into word specs, or raise TermSyntaxError.
+
+    `quoted` says the operator wrote the term in quotes in the YAML file, which makes it
+    an exact form or phrase, as in every search engine they know.
+    """
     text = raw.strip()
     if not text:
         raise TermSyntaxError("empty term")
+    if quoted and text[0] not in "\"'«“":
+        text = f'"{text}"'
     if text[0] in "\"'«“":
         closing = {"\"": "\"", "'": "'", "«": "»", "“": "”"}[text[0]]
         if len(text) < 2 or text[-1] != closing:

@@ -1,0 +1,355 @@
+"""Alert card: one model built from a post and a hit, rendered for console or Telegram HTML."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.domain import Hit, Post, Severity, StoredHit
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_MESSAGE_LIMIT = 4096
+DEFAULT_EXCERPT_CHARS = 400
+
+_ANSI_HIGHLIGHT = "\x1b[1;33m"
+_ANSI_BOLD = "\x1b[1m"
+_ANSI_RESET = "\x1b[0m"
+# [[ ]] rather than «»: Russian and Ukrainian posts use «» as ordinary quotes.
+_PLAIN_OPEN = "[["
+_PLAIN_CLOSE = "]]"
+_SAFE_LINK_SCHEMES = ("https://", "http://", "tg://")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of the excerpt: plain text, a highlighted match, or an elision gap."""
+
+    text: str
+    highlight: bool = False
+    gap: bool = False
+
+
+@dataclass(frozen=True)
+class AlertCard:
+    """Everything an analyst needs to judge a hit, independent of the output format."""
+
+    channel: str
+    channel_title: str | None
+    posted_at: datetime
+    topic: str
+    rule_id: str
+    severity: Severity
+    terms: tuple[str, ...]
+    excerpt: tuple[Fragment, ...]
+    url: str | None
+    forwarded_from: str | None = None
+    edited: bool = False
+
+
+def display_channel(channel: str) -> str:
+    """'@name' for public channels, 'channel <id>' for numeric ids."""
+    if channel.lstrip("-").isdigit():
+        return f"channel {channel}"
+    return f"@{channel.lstrip('@')}"
+
+
+def format_time(moment: datetime) -> str:
+    """Readable UTC timestamp, e.g. '2024-05-01 12:30 UTC'."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def clean_spans(spans: Iterable[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """Clamp spans to the text, drop empty ones, sort and merge overlaps."""
+    merged: list[tuple[int, int]] = []
+    clamped = sorted((max(0, min(s, length)), max(0, min(e, length))) for s, e in spans)
+    for start, end in clamped:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _snap_start(text: str, start: int, limit: int) -> int:
+    """Move a window start forward past a partial word, never beyond limit."""
+    if start <= 0:
+        return 0
+    if text[start - 1].isspace():
+        return start
+    for i in range(start, limit):
+        if text[i].isspace():
+            return i + 1
+    return start
+
+
+def _snap_end(text: str, end: int, limit: int) -> int:
+    """Move a window end back before a partial word, never before limit."""
+    if end >= len(text):
+        return len(text)
+    if text[end].isspace():
+        return end
+    for i in range(end - 1, limit - 1, -1):
+        if text[i].isspace():
+            return i
+    return end
+
+
+def _windows(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
+    """Windows of text around as many spans as fit in max_chars, with even context."""
+    length = len(text)
+    if length <= max_chars:
+        return [(0, length)]
+    if not spans:
+        return [(0, _snap_end(text, max_chars, max_chars // 2))]
+    chosen: list[tuple[int, int]] = []
+    used = 0
+    for start, end in spans:
+        size = end - start
+        if chosen and used + size + 3 > max_chars:
+            break
+        if not chosen and size > max_chars:
+            # One enormous match: show its beginning rather than nothing.
+            return [(start, start + max_chars)]
+        chosen.append((start, end))
+        used += size + 3  # 3 = the " … " separator a window may need
+    context = max(0, (max_chars - used) // (2 * len(chosen)))
+    windows: list[tuple[int, int]] = []
+    for start, end in chosen:
+        w_start = _snap_start(text, max(0, start - context), start)
+        w_end = _snap_end(text, min(length, end + context), end)
+        if windows and w_start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], w_end))
+        else:
+            windows.append((w_start, w_end))
+    return windows
+
+
+def build_excerpt(
+    text: str, spans: Iterable[tuple[int, int]], max_chars: int = DEFAULT_EXCERPT_CHARS
+) -> tuple[Fragment, ...]:
+    """Excerpt of the original text around the spans (whole text if short), split into fragments.
+
+    Spans are character offsets into text; they are applied before any escaping.
+    """
+    good = clean_spans(spans, len(text))
+    windows = _windows(text, good, max_chars)
+    fragments: list[Fragment] = []
+    for index, (w_start, w_end) in enumerate(windows):
+        if index == 0 and w_start > 0:
+            fragments.append(Fragment("… ", gap=True))
+        elif index > 0:
+            fragments.append(Fragment(" … ", gap=True))
+        cursor = w_start
+        for start, end in good:
+            start, end = max(start, w_start), min(end, w_end)
+            if end <= start:
+                continue
+            if start > cursor:
+                fragments.append(Fragment(text[cursor:start]))
+            fragments.append(Fragment(text[start:end], highlight=True))
+            cursor = end
+        if w_end > cursor:
+            fragments.append(Fragment(text[cursor:w_end]))
+    if windows and windows[-1][1] < len(text):
+        fragments.append(Fragment(" …", gap=True))
+    return tuple(fragments)
+
+
+def build_card(
+    post: Post, hit: Hit | StoredHit, max_chars: int = DEFAULT_EXCERPT_CHARS
+) -> AlertCard:
+    """Assemble the card for one hit on one post."""
+    terms = tuple(hit.words) if isinstance(hit, Hit) else tuple(hit.terms)
+    return AlertCard(
+        channel=post.channel,
+        channel_title=post.channel_title,
+        posted_at=post.date,
+        topic=hit.topic,
+        rule_id=hit.rule_id,
+        severity=Severity(hit.severity),
+        terms=terms,
+        excerpt=build_excerpt(post.text, hit.spans, max_chars),
+        url=post.url,
+        forwarded_from=post.forwarded_from,
+        edited=post.edited,
+    )
+
+
+# -- console ----------------------------------------------------------------
+
+
+def _terminal_safe(text: str) -> str:
+    """Neutralise control characters so a post cannot drive the analyst's terminal."""
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else "\ufffd" for ch in text
+    )
+
+
+def render_excerpt(
+    fragments: Sequence[Fragment], *, color: bool = False, one_line: bool = False
+) -> str:
+    """Excerpt as terminal/plain text, highlights in ANSI yellow or [[ ]] markers."""
+    parts: list[str] = []
+    for fragment in fragments:
+        piece = _terminal_safe(fragment.text)
+        if one_line:
+            piece = _WHITESPACE.sub(" ", piece)
+        if fragment.highlight:
+            if color:
+                piece = f"{_ANSI_HIGHLIGHT}{piece}{_ANSI_RESET}"
+            else:
+                piece = f"{_PLAIN_OPEN}{piece}{_PLAIN_CLOSE}"
+        parts.append(piece)
+    return "".join(parts)
+
+
+def _heading(card: AlertCard) -> tuple[str, str]:
+    where = display_channel(card.channel)
+    if card.channel_title:
+        where += f" ({card.channel_title})"
+    when = format_time(card.posted_at) + (" (edited)" if card.edited else "")
+    return where, when
+
+
+def render_text(card: AlertCard, color: bool) -> str:
+    """Console rendering of the card."""
+    where, when = _heading(card)
+    severity = card.severity.value.upper()
+    head = f"[{severity}] {card.topic} · rule {card.rule_id}"
+    if color:
+        head = f"{_ANSI_BOLD}{head}{_ANSI_RESET}"
+    lines = [_terminal_safe(head), _terminal_safe(f"{where} · {when}")]
+    if card.forwarded_from:
+        lines.append(_terminal_safe(f"forwarded from: {card.forwarded_from}"))
+    if card.terms:
+        lines.append(_terminal_safe("matched: " + ", ".join(card.terms)))
+    lines.append(render_excerpt(card.excerpt, color=color))
+    if card.url:
+        lines.append(_terminal_safe(card.url))
+    return "\n".join(lines)
+
+
+# -- Telegram HTML ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Raw text wrapped in markup we generate; text is escaped only when rendered."""
+
+    text: str
+    open_tag: str = ""
+    close_tag: str = ""
+    splittable: bool = True
+
+    def render(self, text: str) -> str:
+        return f"{self.open_tag}{html.escape(text)}{self.close_tag}"
+
+
+def _tg_size(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units), never less than len()."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _card_runs(card: AlertCard) -> list[_Run]:
+    where, when = _heading(card)
+    runs = [
+        _Run(card.severity.value.upper(), "<b>", "</b>"),
+        _Run(" · "),
+        _Run(card.topic, "<b>", "</b>"),
+        _Run(" · rule "),
+        _Run(card.rule_id, "<code>", "</code>"),
+        _Run(f"\n{where} · {when}\n"),
+    ]
+    if card.forwarded_from:
+        runs.append(_Run(f"forwarded from: {card.forwarded_from}\n"))
+    if card.terms:
+        runs += [_Run("matched: "), _Run(", ".join(card.terms), "<i>", "</i>"), _Run("\n")]
+    runs.append(_Run("\n"))
+    for fragment in card.excerpt:
+        if fragment.highlight:
+            runs.append(_Run(fragment.text, "<b>", "</b>"))
+        else:
+            runs.append(_Run(fragment.text))
+    if card.url:
+        runs.append(_Run("\n\n"))
+        if card.url.startswith(_SAFE_LINK_SCHEMES):
+            href = html.escape(card.url, quote=True)
+            runs.append(_Run(card.url, f'<a href="{href}">', "</a>", splittable=False))
+        else:
+            # Never turn an unexpected scheme (javascript:, data:) into a link.
+            runs.append(_Run(card.url))
+    return runs
+
+
+def _largest_fit(run: _Run, text: str, room: int) -> int:
+    """Longest prefix of text whose rendering fits in room (0 if none does)."""
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _tg_size(run.render(text[:mid])) <= room:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _nicer_cut(text: str, cut: int) -> int:
+    """Back a cut up to a line break or space in the second half of the piece, if any."""
+    for sep in ("\n", " "):
+        pos = text.rfind(sep, 0, cut)
+        if pos >= cut // 2 and pos > 0:
+            return pos + 1
+    return cut
+
+
+def split_runs(runs: Sequence[_Run], limit: int) -> list[str]:
+    """Pack rendered runs into chunks of at most limit, splitting only raw text.
+
+    Splitting happens before escaping and every piece is wrapped in its own tags,
+    so no chunk ends inside a tag or an entity and every chunk is well-formed.
+    """
+    chunks: list[str] = []
+    current = ""
+    for run in runs:
+        text = run.text
+        while text:
+            piece = run.render(text)
+            if _tg_size(current) + _tg_size(piece) <= limit:
+                current += piece
+                break
+            if current and not run.splittable:
+                # Unsplittable (a link): move it whole to a fresh chunk.
+                chunks.append(current)
+                current = ""
+                continue
+            room = limit - _tg_size(current)
+            cut = _largest_fit(run, text, room)
+            if cut == 0:
+                if not current:
+                    raise ValueError(f"limit {limit} too small for markup {run.open_tag!r}")
+                chunks.append(current)
+                current = ""
+                continue
+            cut = _nicer_cut(text, cut)
+            current += run.render(text[:cut])
+            chunks.append(current)
+            current = ""
+            text = text[cut:]
+    if current:
+        chunks.append(current)
+    # Telegram rejects empty messages; a chunk of bare whitespace would be one.
+    return [chunk for chunk in chunks if chunk.strip()]
+
+
+def render_html(card: AlertCard, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
+    """Telegram HTML rendering, split into messages of at most limit characters."""
+    return split_runs(_card_runs(card), limit)

@@ -1,0 +1,330 @@
+"""`milwatch` command line: demo, scan, eval, check, explain (and `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.domain import Hit, Post
+from bot.matching.matcher import Matcher
+from bot.rules.model import RulesError, RuleSet
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RULES = Path("config/rules.yaml")
+
+
+# -- helpers -----------------------------------------------------------------------
+def _load_ruleset(path: Path, err: TextIO) -> RuleSet | None:
+    """Load rules or print every problem as FILE:LINE:COL and return None."""
+    from bot.rules.loader import load_rules
+
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        return None
+    except OSError as exc:
+        print(f"{path}:1:1: cannot read the rules file: {exc.strerror or exc}", file=err)
+        return None
+
+
+def _build_matcher(ruleset: RuleSet) -> Matcher:
+    from bot.matching.matcher import build_matcher
+    from bot.matching.morph import Morphology
+
+    use_uk = os.environ.get("MILWATCH_UKRAINIAN", "1") not in ("0", "false", "no", "off")
+    return build_matcher(ruleset, Morphology(use_ukrainian=use_uk))
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal (or forced)."""
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done: int) -> None:
+        """Redraw at most five times a second."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.2:
+            return
+        self._last = now
+        frac = min(done / self.total, 1.0)
+        rate = done / max(now - self.started, 1e-6)
+        bar = "#" * int(frac * 30)
+        self.stream.write(f"\r[{bar:<30}] {done:,}/~{self.total:,} posts {rate:,.0f}/s ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Clear the bar line."""
+        if self.enabled:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+
+
+def hit_to_json(hit: Hit) -> dict[str, object]:
+    """The JSON form of a hit: rule, topic, severity, terms, spans and the evidence."""
+    return {
+        "rule": hit.rule_id,
+        "topic": hit.topic,
+        "severity": hit.severity.value,
+        "terms": hit.words,
+        "spans": [list(s) for s in hit.spans],
+        "matches": [
+            {
+                "concept": t.concept,
+                "term": t.term,
+                "text": t.surface,
+                "lemma": t.lemma,
+                "kind": t.kind,
+                "score": t.score,
+                "span": [t.start, t.end],
+            }
+            for t in hit.terms
+        ],
+    }
+
+
+def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
+    """One scan output line."""
+    return {
+        "id": post.msg_id,
+        "channel": post.channel,
+        "date": post.date.isoformat(),
+        "topics": sorted({h.topic for h in hits}),
+        "hits": [hit_to_json(h) for h in hits],
+    }
+
+
+# -- commands ----------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Validate a rules file; every problem as FILE:LINE:COL: message."""
+    from bot.rules.loader import check_rules, load_rules
+
+    problems = check_rules(args.rules)
+    for problem in problems:
+        print(problem, file=out)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.rules}", file=err)
+        return 1
+    print(f"{args.rules}: OK, {load_rules(args.rules).summary()}", file=out)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Scan a JSONL file or Telegram Desktop export and print the posts that match."""
+    from bot.alerts.card import build_card, render_text
+    from bot.sources import SourceProblem, count_hint, iter_posts
+
+    ruleset = _load_ruleset(args.rules, err)
+    if ruleset is None:
+        return 2
+    if not args.path.exists():
+        print(f"{args.path}: no such file", file=err)
+        return 2
+    matcher = _build_matcher(ruleset)
+    problems: list[SourceProblem] = []
+
+    def report(problem: SourceProblem) -> None:
+        problems.append(problem)
+        print(f"warning: {problem}", file=err)
+
+    progress = Progress(count_hint(args.path), err, args.progress or err.isatty())
+    color = args.color or (out.isatty() and not args.no_color)
+    started = time.monotonic()
+    n_posts = n_hit_posts = n_hits = 0
+    write = out.write
+    for post in iter_posts(args.path, report):
+        n_posts += 1
+        try:
+            hits = matcher.match(post.text)
+        except Exception:  # noqa: BLE001
+            # One error boundary per post: a post that breaks the matcher is reported,
+            # and the retro-hunt goes on with the next one.
+            logger.exception("matching failed for %s/%s", post.channel, post.msg_id)
+            report(SourceProblem(str(args.path), None, f"post {post.channel}/{post.msg_id}: matcher error"))
+            continue
+        if hits:
+            n_hit_posts += 1
+            n_hits += len(hits)
+        if args.format == "jsonl":
+            if hits or args.all:
+                write(json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n")
+        elif hits:
+            for hit in hits:
+                write(render_text(build_card(post, hit), color=color) + "\n")
+                write(_explain_terms(hit) + "\n\n")
+        elif args.all:
+            write(f"@{post.channel}/{post.msg_id} {post.date.isoformat()}: no hits\n")
+        progress.update(n_posts)
+    progress.close()
+    elapsed = time.monotonic() - started
+    rate = n_posts / elapsed if elapsed > 0 else 0.0
+    print(
+        f"scanned {n_posts:,} posts in {elapsed:.1f}s ({rate:,.0f} posts/s): "
+        f"{n_hit_posts:,} with hits, {n_hits:,} hits, {len(problems)} problem(s)",
+        file=err,
+    )
+    return 0
+
+
+def _explain_terms(hit: Hit) -> str:
+    lines = []
+    for t in hit.terms:
+        how = t.kind if t.score >= 100 else f"{t.kind} {t.score:.0f}%"
+        form = f" → {t.lemma}" if t.lemma and t.lemma != t.surface.lower() else ""
+        lines.append(f"    {t.concept}: {t.surface!r}{form} ({how}; term {t.term!r}) at {t.start}-{t.end}")
+    return "\n".join(lines)
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Explain why a text does or does not match."""
+    ruleset = _load_ruleset(args.rules, err)
+    if ruleset is None:
+        return 2
+    text = args.text if args.text != "-" else sys.stdin.read()
+    matcher = _build_matcher(ruleset)
+    analysis = matcher.analyse(text)
+    if analysis.normalized.text != text:
+        print(f"normalised: {analysis.normalized.text}", file=out)
+    if not analysis.hits:
+        print("no rule matched", file=out)
+    for hit in analysis.hits:
+        print(f"HIT {hit.rule_id} → {hit.topic} ({hit.severity.value}, route {hit.route})", file=out)
+        if hit.description:
+            print(f"    {hit.description}", file=out)
+        print(_explain_terms(hit), file=out)
+    for rule_id in analysis.suppressed:
+        print(f"vetoed by 'unless': {rule_id}", file=out)
+    if args.verbose:
+        print("concepts found:", file=out)
+        for name, occs in sorted(analysis.concepts.items()):
+            words = ", ".join(sorted({t.surface for o in occs for t in o.terms}))
+            print(f"    {name}: {words}", file=out)
+    return 0 if analysis.hits else 1
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Precision, recall and F1 per topic on a labelled JSONL file."""
+    from bot.evaluation import evaluate, format_report
+    from bot.sources import SourceProblem
+    from bot.sources.jsonl import read_labelled
+
+    ruleset = _load_ruleset(args.rules, err)
+    if ruleset is None:
+        return 2
+    matcher = _build_matcher(ruleset)
+
+    def report(problem: SourceProblem) -> None:
+        print(f"warning: {problem}", file=err)
+
+    rows = []
+    for post, expected in read_labelled(args.path, report):
+        predicted = frozenset(h.topic for h in matcher.match(post.text))
+        rows.append((post.msg_id, expected, predicted))
+    topics = list(ruleset.topics) or ["withdrawal", "evacuation"]
+    print(format_report(evaluate(rows, topics)), file=out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Replay the seeds through the whole pipeline with console alerts."""
+    from bot.app import run_demo
+
+    return asyncio.run(run_demo(args, out, err))
+
+
+# -- parser ------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="milwatch",
+        description="Telegram channel monitor: flags posts about troop withdrawal and evacuation.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def rules_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE",
+                       help=f"rules file (default: {DEFAULT_RULES})")
+
+    p = sub.add_parser("demo", help="replay seeds/ through the pipeline with console alerts",
+                       description="Replay the demo posts through normalise → match → SQLite → "
+                       "alert routing → console sender, then show /recent.")
+    rules_arg(p)
+    p.add_argument("--seeds", type=Path, default=Path("seeds/posts.jsonl"), help="posts to replay")
+    p.add_argument("--db", type=Path, default=Path("data/demo.sqlite3"), help="demo database (recreated)")
+    p.add_argument("--interactive", action="store_true", help="then type analyst commands (/recent, /search …)")
+    p.add_argument("--color", action="store_true", help="force coloured highlights")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("scan", help="scan a JSONL file or Telegram Desktop export",
+                       description="Match every post of a JSONL file (id, channel, date, text) or a "
+                       "Telegram Desktop result.json; bad lines are reported as FILE:LINE and skipped.")
+    p.add_argument("path", type=Path, help="posts.jsonl or result.json")
+    rules_arg(p)
+    p.add_argument("--all", action="store_true", help="print every post, not only those with hits")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    p.add_argument("--color", action="store_true", help="force coloured highlights")
+    p.add_argument("--no-color", action="store_true", help="never colour")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("eval", help="precision/recall/F1 on a labelled JSONL file",
+                       description="Score the rules on labelled posts ({id, text, topics}); "
+                       "ends with F1(macro)=0.xxx.")
+    p.add_argument("path", type=Path, help="labelled JSONL")
+    rules_arg(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("check", help="validate a rules file",
+                       description="Print every problem as FILE:LINE:COL: message; exit 1 if any.")
+    rules_arg(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("explain", help="show which rules and words match a text",
+                       description="Explain a match: rules, terms, word forms, spans, fuzzy scores.")
+    p.add_argument("text", help="the post text ('-' reads stdin)")
+    rules_arg(p)
+    p.add_argument("--verbose", "-V", dest="verbose", action="store_true", help="also list every concept found")
+    p.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `milwatch` and `python -m bot`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args, sys.stdout, sys.stderr))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `milwatch scan … | head` closes the pipe early: not an error.
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

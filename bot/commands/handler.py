@@ -1,0 +1,345 @@
+"""Analyst commands (/recent, /search, /stats, /help), shared by the console and the bot."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.alerts.card import build_excerpt, display_channel, format_time, render_excerpt
+from bot.domain import Post, StoredHit
+from bot.storage import Store, fold_text
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+DEFAULT_RECENT = 5
+MAX_RECENT = 50
+SEARCH_LIMIT = 10
+DEFAULT_STATS_WINDOW = "24h"
+MAX_WINDOW = timedelta(days=366)
+EXCERPT_CHARS = 160
+
+_DURATION = re.compile(r"^(\d{1,4})\s*([a-zа-я]+)$", re.IGNORECASE)
+_UNIT_SECONDS = {
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes", "мин"), 60),
+    **dict.fromkeys(("h", "hour", "hours", "ч"), 3600),
+    **dict.fromkeys(("d", "day", "days", "д"), 86400),
+    **dict.fromkeys(("w", "week", "weeks", "н"), 7 * 86400),
+}
+_UNIT_LABEL = {60: "m", 3600: "h", 86400: "d", 7 * 86400: "w"}
+_CHANNEL_NAME = re.compile(r"^@[A-Za-z0-9_]{1,64}$|^@-?\d{1,20}$")
+
+HELP_TEXT = """Commands:
+/recent [N] [topic|@channel] - latest hits (N: 1-50, default 5)
+/search TEXT [since 24h|7d] - posts containing TEXT (case- and ё-insensitive)
+/stats [24h|7d] - posts read, hits per topic and channel, alerts by status (default 24h)
+/help - this list"""
+RULES_HELP = "\n/rules - summary of the active rules"
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A look-back window as typed ('7d') and as a timedelta."""
+
+    label: str
+    delta: timedelta
+
+
+@dataclass(frozen=True)
+class RecentCommand:
+    """/recent: latest hits, optionally filtered."""
+
+    limit: int = DEFAULT_RECENT
+    topic: str | None = None
+    channel: str | None = None
+    clamped: bool = False  # the requested N was above MAX_RECENT
+
+
+@dataclass(frozen=True)
+class SearchCommand:
+    """/search: posts containing a text."""
+
+    query: str
+    since: Duration | None = None
+
+
+@dataclass(frozen=True)
+class StatsCommand:
+    """/stats: activity over a window."""
+
+    window: Duration
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    """/help (also /start)."""
+
+
+@dataclass(frozen=True)
+class RulesCommand:
+    """/rules: summary of the active rule set."""
+
+
+@dataclass(frozen=True)
+class CommandError:
+    """The input could not be parsed; message says why and how to fix it."""
+
+    message: str
+    show_help: bool = False  # append the command list to the reply
+
+
+Command = RecentCommand | SearchCommand | StatsCommand | HelpCommand | RulesCommand
+
+
+def parse_duration(token: str) -> Duration | None:
+    """'30m', '24h', '7d', '2w', '7 days' (or мин/ч/д/н) to a Duration; None if invalid."""
+    match = _DURATION.match(token.strip())
+    if not match:
+        return None
+    amount, unit = int(match.group(1)), match.group(2).lower()
+    seconds = _UNIT_SECONDS.get(unit)
+    if seconds is None or amount <= 0:
+        return None
+    delta = timedelta(seconds=amount * seconds)
+    if delta > MAX_WINDOW:
+        return None
+    return Duration(f"{amount}{_UNIT_LABEL[seconds]}", delta)
+
+
+def parse_command(text: str) -> Command | CommandError:
+    """Parse one command line; pure, no I/O."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return CommandError("Commands start with '/'.", show_help=True)
+    head, _, rest = stripped.partition(" ")
+    # Telegram appends the bot's name in groups: /recent@milwatch_bot
+    name = head[1:].split("@", 1)[0].lower()
+    args = rest.split()
+    if name == "recent":
+        return _parse_recent(args)
+    if name == "search":
+        return _parse_search(args)
+    if name == "stats":
+        return _parse_stats(args)
+    if name in ("help", "start"):
+        return HelpCommand()
+    if name == "rules":
+        return RulesCommand()
+    return CommandError(f"Unknown command /{name}.", show_help=True)
+
+
+def _parse_recent(args: list[str]) -> RecentCommand | CommandError:
+    usage = "Usage: /recent [N] [topic|@channel]"
+    limit: int | None = None
+    topic: str | None = None
+    channel: str | None = None
+    for arg in args:
+        if arg.lstrip("-").isdigit():
+            if limit is not None:
+                return CommandError(f"N given twice ({limit} and {arg}). {usage}")
+            limit = int(arg)
+            if limit < 1:
+                return CommandError(f"N must be between 1 and {MAX_RECENT}, got {arg}. {usage}")
+        elif arg.startswith("@"):
+            if channel is not None:
+                return CommandError(f"Only one @channel is allowed. {usage}")
+            if not _CHANNEL_NAME.match(arg):
+                return CommandError(f"{arg!r} is not a channel name. {usage}")
+            channel = arg[1:]
+        else:
+            if topic is not None:
+                return CommandError(
+                    f"Only one topic is allowed (got {topic!r} and {arg!r}). {usage}"
+                )
+            topic = arg
+    wanted = DEFAULT_RECENT if limit is None else limit
+    return RecentCommand(
+        limit=min(wanted, MAX_RECENT), topic=topic, channel=channel, clamped=wanted > MAX_RECENT
+    )
+
+
+def _parse_search(args: list[str]) -> SearchCommand | CommandError:
+    usage = "Usage: /search TEXT [since 24h|7d]"
+    since: Duration | None = None
+    lowered = [arg.lower() for arg in args]
+    # "since" is only special as the second- or third-last word ("since 7d",
+    # "since 7 days"), so a query may still contain the word elsewhere.
+    for tail in (2, 3):
+        if tail == 3 and not (len(args) >= 3 and args[-2].isdigit()):
+            continue
+        if len(args) >= tail and lowered[-tail] == "since":
+            period = " ".join(args[-tail + 1 :])
+            since = parse_duration(period)
+            if since is None:
+                return CommandError(
+                    f"Bad period {period!r}: use a number and m/h/d/w, e.g. 24h or 7d. {usage}"
+                )
+            args = args[:-tail]
+            break
+    else:
+        if args and lowered[-1] == "since":
+            return CommandError(f"'since' needs a period such as 24h or 7d. {usage}")
+    query = " ".join(args)
+    if not query:
+        return CommandError(f"Nothing to search for. {usage}")
+    if len(query) < 2:
+        return CommandError(f"Search text must be at least 2 characters. {usage}")
+    return SearchCommand(query=query, since=since)
+
+
+def _parse_stats(args: list[str]) -> StatsCommand | CommandError:
+    usage = "Usage: /stats [24h|7d]"
+    if len(args) > 2:
+        return CommandError(f"Too many arguments. {usage}")
+    label = " ".join(args) if args else DEFAULT_STATS_WINDOW
+    window = parse_duration(label)
+    if window is None:
+        return CommandError(f"Bad period {label!r}: use a number and m/h/d/w, e.g. 7d. {usage}")
+    return StatsCommand(window=window)
+
+
+def _folded_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """Offsets in the ORIGINAL text of every case/ё-insensitive occurrence of query."""
+    needle = fold_text(query)
+    if not needle:
+        return []
+    owners: list[int] = []
+    pieces: list[str] = []
+    for index, char in enumerate(text):
+        folded = fold_text(char)  # may be longer than one char (ß -> ss)
+        pieces.append(folded)
+        owners.extend([index] * len(folded))
+    haystack = "".join(pieces)
+    spans: list[tuple[int, int]] = []
+    start = haystack.find(needle)
+    while start != -1:
+        spans.append((owners[start], owners[start + len(needle) - 1] + 1))
+        start = haystack.find(needle, start + len(needle))
+    return spans
+
+
+def _short_excerpt(text: str, spans: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> str:
+    return render_excerpt(build_excerpt(text, spans, EXCERPT_CHARS), one_line=True).strip()
+
+
+def _post_head(post: Post) -> str:
+    return f"{format_time(post.date)} · {display_channel(post.channel)}"
+
+
+class CommandHandler:
+    """Answers analyst commands with plain text (the Telegram layer escapes it)."""
+
+    def __init__(
+        self, store: Store, clock: Clock, rules_summary: Callable[[], str] | None = None
+    ) -> None:
+        """rules_summary, when given, enables /rules."""
+        self._store = store
+        self._clock = clock
+        self._rules_summary = rules_summary
+
+    def help_text(self) -> str:
+        """The command list, including /rules when available."""
+        return HELP_TEXT + (RULES_HELP if self._rules_summary else "")
+
+    async def handle(self, text: str) -> str:
+        """Parse and run one command; always returns a reply, never raises."""
+        command = parse_command(text)
+        if isinstance(command, CommandError):
+            if command.show_help:
+                return f"{command.message}\n{self.help_text()}"
+            return command.message
+        try:
+            return await self.run(command)
+        except Exception:
+            # A failing query must not take the bot down; the analyst gets an answer.
+            logger.exception("command %r failed", text)
+            return "Sorry, that command failed with an internal error (logged)."
+
+    async def run(self, command: Command) -> str:
+        """Execute a parsed command."""
+        if isinstance(command, RecentCommand):
+            return await self._recent(command)
+        if isinstance(command, SearchCommand):
+            return await self._search(command)
+        if isinstance(command, StatsCommand):
+            return await self._stats(command)
+        if isinstance(command, RulesCommand):
+            if self._rules_summary is None:
+                return "/rules is not available here.\n" + self.help_text()
+            return self._rules_summary()
+        return self.help_text()
+
+    async def _recent(self, command: RecentCommand) -> str:
+        hits = await self._store.recent_hits(command.limit, command.topic, command.channel)
+        filters = []
+        if command.topic:
+            filters.append(f"topic {command.topic}")
+        if command.channel:
+            filters.append(display_channel(command.channel))
+        scope = f" ({', '.join(filters)})" if filters else ""
+        if not hits:
+            reply = f"No hits{scope}."
+            if command.topic:
+                topics = await self._store.known_topics()
+                if topics and command.topic.lower() not in (t.lower() for t in topics):
+                    reply += f" Known topics: {', '.join(topics)}."
+            return reply
+        lines = [f"Latest {len(hits)} hit(s){scope}:"]
+        if command.clamped:
+            lines[0] += f" (at most {MAX_RECENT} are shown)"
+        for number, hit in enumerate(hits, 1):
+            lines.append(_hit_lines(number, hit))
+        return "\n".join(lines)
+
+    async def _search(self, command: SearchCommand) -> str:
+        since = self._clock() - command.since.delta if command.since else None
+        results = await self._store.search_posts(command.query, since, SEARCH_LIMIT)
+        window = f" in the last {command.since.label}" if command.since else ""
+        if not results:
+            return f"No posts contain “{command.query}”{window}."
+        lines = [f"{len(results)} post(s) containing “{command.query}”{window}, newest first:"]
+        for number, (post, hits) in enumerate(results, 1):
+            head = f"{number}. {_post_head(post)}"
+            if hits:
+                head += " · hits: " + ", ".join(f"{h.topic} ({h.rule_id})" for h in hits)
+            lines.append(head)
+            spans = _folded_spans(post.text, command.query)
+            lines.append(f"   {_short_excerpt(post.text, spans)}")
+            if post.url:
+                lines.append(f"   {post.url}")
+        return "\n".join(lines)
+
+    async def _stats(self, command: StatsCommand) -> str:
+        now = self._clock()
+        stats = await self._store.stats(now - command.window.delta)
+        totals = await self._store.counts()
+        topics = stats["hits_by_topic"]
+        channels = stats["hits_by_channel"]
+        alerts = stats["alerts_by_status"]
+        lines = [
+            f"Stats for the last {command.window.label} (since {format_time(stats['since'])}):",
+            f"Posts read: {stats['posts']}",
+            f"Hits: {stats['hits']}",
+            "  by topic: " + (", ".join(f"{t} {n}" for t, n in topics.items()) or "none"),
+            "  by channel: "
+            + (", ".join(f"{display_channel(c)} {n}" for c, n in channels.items()) or "none"),
+            "Alerts: " + ", ".join(f"{status} {n}" for status, n in alerts.items()),
+            f"All time: {totals['posts']} posts, {totals['hits']} hits, "
+            f"{totals['alerts']} alerts, {totals['channels']} channels",
+        ]
+        return "\n".join(lines)
+
+
+def _hit_lines(number: int, hit: StoredHit) -> str:
+    post = hit.post
+    lines = [
+        f"{number}. {_post_head(post)} · {hit.topic} · {hit.rule_id} · {hit.severity.value}",
+        f"   {_short_excerpt(post.text, hit.spans)}",
+    ]
+    if post.url:
+        lines.append(f"   {post.url}")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Typed settings from `.env` (python-dotenv) and the environment, validated once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting milwatch reads; built once in app wiring and passed in."""
+
+    data_dir: Path = Path("data")
+    rules_path: Path = Path("config/rules.yaml")
+    db_path: Path | None = None  # default: data_dir / "milwatch.sqlite3"
+    tg_api_id: int | None = None
+    tg_api_hash: str | None = None
+    bot_token: str | None = None
+    alert_chat: str | None = None  # the "default" route
+    routes: dict[str, str] = field(default_factory=dict)  # ROUTE_<NAME>=chat
+    analyst_ids: frozenset[int] = frozenset()
+    operator_ids: frozenset[int] = frozenset()
+    channels: tuple[str, ...] = ()
+    backfill_hours: int = 24
+    backfill_max_posts: int = 500
+    log_level: str = "INFO"
+    use_ukrainian: bool = True
+
+    @property
+    def database(self) -> Path:
+        """Where the SQLite store lives."""
+        return self.db_path or self.data_dir / "milwatch.sqlite3"
+
+    def destination(self, route_value: str) -> str | None:
+        """Resolve a route's destination from rules.yaml ('default' means ALERT_CHAT_ID)."""
+        if route_value == "default":
+            return self.alert_chat
+        if route_value.startswith("env:"):
+            return self.routes.get(route_value[4:].lower())
+        return route_value
+
+
+def _int_set(name: str, raw: str) -> frozenset[int]:
+    out: set[int] = set()
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.add(int(part))
+        except ValueError:
+            raise SettingsError(f"{name}: {part!r} is not a numeric Telegram user id") from None
+    return frozenset(out)
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _channels(raw: str) -> tuple[str, ...]:
+    """Channel list: usernames, @usernames, t.me links or numeric ids, comma/space separated."""
+    out: list[str] = []
+    for part in raw.replace(",", " ").split():
+        part = part.strip()
+        for prefix in ("https://", "http://"):
+            if part.startswith(prefix):
+                part = part[len(prefix) :]
+        if part.startswith("t.me/") or part.startswith("telegram.me/"):
+            part = part.split("/", 1)[1].split("/")[0]
+        part = part.lstrip("@")
+        if part and part not in out:
+            out.append(part)
+    return tuple(out)
+
+
+def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
+    """Build Settings from a mapping of variables (tests pass a dict, never os.environ)."""
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    data_dir = Path(get("MILWATCH_DATA_DIR") or "data")
+    api_id = get("TG_API_ID")
+    routes = {
+        key[len("ROUTE_") :].lower(): value.strip()
+        for key, value in env.items()
+        if key.startswith("ROUTE_") and isinstance(value, str) and value.strip()
+    }
+    return Settings(
+        data_dir=data_dir,
+        rules_path=Path(get("MILWATCH_RULES") or "config/rules.yaml"),
+        db_path=Path(db) if (db := get("MILWATCH_DB")) else None,
+        tg_api_id=_int("TG_API_ID", api_id, 1) if api_id else None,
+        tg_api_hash=get("TG_API_HASH"),
+        bot_token=get("BOT_TOKEN"),
+        alert_chat=get("ALERT_CHAT_ID"),
+        routes=routes,
+        analyst_ids=_int_set("ANALYST_IDS", get("ANALYST_IDS") or ""),
+        operator_ids=_int_set("OPERATOR_IDS", get("OPERATOR_IDS") or ""),
+        channels=_channels(get("CHANNELS") or ""),
+        backfill_hours=_int("BACKFILL_HOURS", get("BACKFILL_HOURS") or "24"),
+        backfill_max_posts=_int("BACKFILL_MAX_POSTS", get("BACKFILL_MAX_POSTS") or "500"),
+        log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        use_ukrainian=(get("MILWATCH_UKRAINIAN") or "1") not in ("0", "false", "no", "off"),
+    )
+
+
+def load_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Settings from an optional .env file, overridden by the given environment."""
+    merged: dict[str, str | None] = {}
+    if env_file is not None and env_file.exists():
+        merged.update(dotenv_values(env_file))
+    merged.update(environ)
+    return settings_from_mapping(merged)

@@ -1,0 +1,7 @@
+"""Persistence layer: an aiosqlite store with numbered migrations."""
+
+from __future__ import annotations
+
+from bot.storage.store import ChannelState, PostWrite, RulesetRecord, Store, fold_text
+
+__all__ = ["ChannelState", "PostWrite", "RulesetRecord", "Store", "fold_text"]

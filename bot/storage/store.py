@@ -1,0 +1,680 @@
+"""SQLite persistence: channels, posts, hits, the alert outbox and ruleset history."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+from bot.domain import Alert, Hit, Post, Severity, StoredHit
+from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+ALERT_STATUSES = ("pending", "sent", "failed")
+RULESET_SOURCES = ("file", "chat")
+
+# Apostrophe look-alikes Ukrainian text uses interchangeably (п'ять / п’ять / пʼять).
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'", "`": "'"})
+
+_HIT_COLUMNS = """
+    h.id AS hit_id, h.rule_id, h.topic, h.severity, h.route, h.spans, h.terms,
+    h.created_at AS hit_created_at,
+    p.id AS post_id, p.msg_id, p.date, p.text, p.link, p.forwarded_from, p.edited,
+    c.username, c.title
+"""
+_HIT_FROM = """
+    FROM hits h
+    JOIN posts p ON p.id = h.post_id
+    JOIN channels c ON c.id = p.channel_id
+"""
+
+
+def fold_text(text: str) -> str:
+    """Case- and ё-insensitive form used for search (SQLite lower() is ASCII-only)."""
+    return text.casefold().replace("ё", "е").translate(_APOSTROPHES)
+
+
+def to_db_time(moment: datetime) -> str:
+    """UTC ISO-8601 text with fixed precision, so text order equals time order."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: timezone-aware datetimes only")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db_time(value: str) -> datetime:
+    """Parse a timestamp written by to_db_time."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _like_escape(text: str) -> str:
+    """Escape LIKE wildcards so user input is matched literally (used with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _normalise_channel(username: str) -> str:
+    name = username.strip().lstrip("@")
+    if not name:
+        raise ValueError("empty channel name")
+    return name
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PostWrite:
+    """Outcome of add_post: the row id, whether it was new, and whether its text changed."""
+
+    post_id: int
+    inserted: bool
+    text_changed: bool
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A channel row: identity plus the reading cursor and last error."""
+
+    channel_id: int
+    username: str
+    title: str | None
+    tg_id: int | None
+    access_hash: int | None
+    last_msg_id: int | None
+    last_post_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class RulesetRecord:
+    """One recorded version of the rule set."""
+
+    record_id: int
+    version: str
+    source: str
+    author: str | None
+    text: str
+    created_at: datetime
+
+
+class _OpenStore:
+    """Result of Store.open: await it, or use it directly with `async with`."""
+
+    def __init__(self, opener: Callable[[], Any]) -> None:
+        self._opener = opener
+        self._store: Store | None = None
+
+    def __await__(self) -> Generator[Any, None, Store]:
+        return self._opener().__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> Store:
+        self._store = await self._opener()
+        return self._store
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
+class Store:
+    """Async SQLite store (WAL, foreign keys on); one connection, serialised by a lock."""
+
+    def __init__(self, db: aiosqlite.Connection, clock: Clock | None = None) -> None:
+        """Wrap an open, migrated connection; prefer Store.open()."""
+        self._db = db
+        self._clock: Clock = clock or _utc_now
+        # One connection is shared by every coroutine; the lock keeps one task's
+        # transaction from interleaving with another task's statements.
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        busy_timeout_ms: int = 5000,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> _OpenStore:
+        """Open (creating if needed) the database at path and apply pending migrations."""
+
+        async def _open() -> Store:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves (see transaction()).
+            db = await aiosqlite.connect(target, isolation_level=None)
+            try:
+                db.row_factory = aiosqlite.Row
+                await db.execute("PRAGMA journal_mode=WAL")
+                await db.execute("PRAGMA foreign_keys=ON")
+                await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+                # NORMAL is durable across application crashes in WAL mode.
+                await db.execute("PRAGMA synchronous=NORMAL")
+                applied = await apply_migrations(db, migrations)
+                if applied:
+                    logger.info("database %s migrated to version %d", target, applied[-1])
+            except BaseException:
+                await db.close()
+                raise
+            return cls(db, clock)
+
+        return _OpenStore(_open)
+
+    async def close(self) -> None:
+        """Close the underlying connection."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- transactions -------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Run the enclosed store calls atomically; nests (as a savepoint) within one task."""
+        task = asyncio.current_task()
+        if self._owner is not None and self._owner is task:
+            self._depth += 1
+            savepoint = f"sp{self._depth}"
+            await self._db.execute(f"SAVEPOINT {savepoint}")
+            try:
+                yield
+            except BaseException:
+                await self._db.execute(f"ROLLBACK TO {savepoint}")
+                await self._db.execute(f"RELEASE {savepoint}")
+                raise
+            finally:
+                self._depth -= 1
+            await self._db.execute(f"RELEASE {savepoint}")
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                # IMMEDIATE takes the write lock up front, so busy_timeout applies
+                # here instead of failing later on lock upgrade.
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            finally:
+                self._owner = None
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """Serialise a read with other tasks' transactions (joins our own)."""
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield
+            return
+        async with self._lock:
+            yield
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    def _now(self) -> str:
+        return to_db_time(self._clock())
+
+    # -- channels -----------------------------------------------------------
+
+    async def upsert_channel(self, username: str, title: str | None = None) -> int:
+        """Insert the channel if unknown (updating its title if given); return its id."""
+        async with self.transaction():
+            return await self._upsert_channel(_normalise_channel(username), title)
+
+    async def _upsert_channel(self, username: str, title: str | None) -> int:
+        row = await self._fetchone(
+            "INSERT INTO channels (username, title, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(username) DO UPDATE SET title = COALESCE(excluded.title, title)"
+            " RETURNING id",
+            (username, title, self._now()),
+        )
+        assert row is not None  # RETURNING yields a row on insert and on update
+        return int(row[0])
+
+    async def get_channel(self, username: str) -> ChannelState | None:
+        """The stored state of a channel, or None if unknown."""
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT * FROM channels WHERE username = ?", (_normalise_channel(username),)
+            )
+        if row is None:
+            return None
+        return ChannelState(
+            channel_id=row["id"],
+            username=row["username"],
+            title=row["title"],
+            tg_id=row["tg_id"],
+            access_hash=row["access_hash"],
+            last_msg_id=row["last_msg_id"],
+            last_post_at=from_db_time(row["last_post_at"]) if row["last_post_at"] else None,
+            last_error=row["last_error"],
+        )
+
+    async def update_channel(
+        self,
+        username: str,
+        *,
+        title: str | None = None,
+        tg_id: int | None = None,
+        access_hash: int | None = None,
+    ) -> int:
+        """Record resolved channel metadata (None keeps the stored value); return its id."""
+        async with self.transaction():
+            channel_id = await self._upsert_channel(_normalise_channel(username), title)
+            await self._db.execute(
+                "UPDATE channels SET tg_id = COALESCE(?, tg_id),"
+                " access_hash = COALESCE(?, access_hash) WHERE id = ?",
+                (tg_id, access_hash, channel_id),
+            )
+        return channel_id
+
+    async def set_channel_error(self, username: str, error: str | None) -> None:
+        """Remember (or clear, with None) the last error reading this channel."""
+        async with self.transaction():
+            channel_id = await self._upsert_channel(_normalise_channel(username), None)
+            await self._db.execute(
+                "UPDATE channels SET last_error = ? WHERE id = ?", (error, channel_id)
+            )
+
+    # -- posts --------------------------------------------------------------
+
+    async def add_post(self, post: Post) -> PostWrite:
+        """Store a post idempotently on (channel, msg_id); a changed text counts as an edit."""
+        channel = _normalise_channel(post.channel)
+        msg_id = str(post.msg_id).strip()
+        if not msg_id:
+            raise ValueError("post without msg_id")
+        if not isinstance(post.text, str):
+            raise TypeError(f"post text must be str, not {type(post.text).__name__}")
+        date = to_db_time(post.date)
+        digest = _text_hash(post.text)
+        async with self.transaction():
+            channel_id = await self._upsert_channel(channel, post.channel_title)
+            existing = await self._fetchone(
+                "SELECT id, text_hash, edited FROM posts WHERE channel_id = ? AND msg_id = ?",
+                (channel_id, msg_id),
+            )
+            if existing is None:
+                row = await self._fetchone(
+                    "INSERT INTO posts (channel_id, msg_id, date, text, text_fold, text_hash,"
+                    " link, forwarded_from, edited, ingested_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        channel_id,
+                        msg_id,
+                        date,
+                        post.text,
+                        fold_text(post.text),
+                        digest,
+                        post.link,
+                        post.forwarded_from,
+                        int(post.edited),
+                        self._now(),
+                    ),
+                )
+                assert row is not None
+                result = PostWrite(int(row[0]), inserted=True, text_changed=False)
+            else:
+                post_id = int(existing["id"])
+                changed = existing["text_hash"] != digest
+                if changed:
+                    await self._db.execute(
+                        "UPDATE posts SET text = ?, text_fold = ?, text_hash = ?, edited = 1"
+                        " WHERE id = ?",
+                        (post.text, fold_text(post.text), digest, post_id),
+                    )
+                elif post.edited and not existing["edited"]:
+                    await self._db.execute("UPDATE posts SET edited = 1 WHERE id = ?", (post_id,))
+                result = PostWrite(post_id, inserted=False, text_changed=changed)
+            # The reading cursor only moves forward, so replays of old posts are harmless.
+            numeric_id = int(msg_id) if msg_id.isdigit() else None
+            await self._db.execute(
+                "UPDATE channels SET last_msg_id = MAX(COALESCE(last_msg_id, 0), COALESCE(?, 0)),"
+                " last_post_at = MAX(COALESCE(last_post_at, ''), ?) WHERE id = ?",
+                (numeric_id, date, channel_id),
+            )
+        return result
+
+    async def mark_deleted(self, channel: str, msg_id: str) -> bool:
+        """Flag a post as deleted at the source (it is kept); False if unknown."""
+        async with self.transaction():
+            cur = await self._db.execute(
+                "UPDATE posts SET deleted = 1 WHERE msg_id = ? AND channel_id ="
+                " (SELECT id FROM channels WHERE username = ?)",
+                (str(msg_id), _normalise_channel(channel)),
+            )
+            return cur.rowcount > 0
+
+    # -- hits and the outbox --------------------------------------------------
+
+    async def add_hits(self, post_id: int, hits: Sequence[Hit], ruleset_version: str) -> list[int]:
+        """Record hits for a post; return ids of NEW rows only (one row per post and rule).
+
+        A rule that already hit this post keeps its row (and so its alert); only its
+        spans/terms are refreshed, because an edited text moves the offsets.
+        """
+        new_ids: list[int] = []
+        async with self.transaction():
+            now = self._now()
+            for hit in hits:
+                spans = json.dumps([list(span) for span in hit.spans])
+                terms = json.dumps(hit.words, ensure_ascii=False)
+                row = await self._fetchone(
+                    "INSERT INTO hits (post_id, rule_id, topic, severity, route, spans, terms,"
+                    " ruleset_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(post_id, rule_id) DO NOTHING RETURNING id",
+                    (
+                        post_id,
+                        hit.rule_id,
+                        hit.topic,
+                        Severity(hit.severity).value,
+                        hit.route,
+                        spans,
+                        terms,
+                        ruleset_version,
+                        now,
+                    ),
+                )
+                if row is not None:
+                    new_ids.append(int(row[0]))
+                else:
+                    await self._db.execute(
+                        "UPDATE hits SET spans = ?, terms = ?, ruleset_version = ?"
+                        " WHERE post_id = ? AND rule_id = ?",
+                        (spans, terms, ruleset_version, post_id, hit.rule_id),
+                    )
+        return new_ids
+
+    async def enqueue_alert(self, hit_id: int, route: str) -> int | None:
+        """Put a hit in the outbox for route; None if it already has an alert."""
+        async with self.transaction():
+            now = self._now()
+            row = await self._fetchone(
+                "INSERT INTO alerts (hit_id, route, status, next_attempt_at, created_at)"
+                " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT(hit_id) DO NOTHING RETURNING id",
+                (hit_id, route, now, now),
+            )
+        return int(row[0]) if row is not None else None
+
+    async def due_alerts(self, now: datetime, limit: int = 100) -> list[Alert]:
+        """Pending alerts whose next attempt is due, oldest first."""
+        async with self._reading():
+            rows = await self._fetchall(
+                f"SELECT a.id AS alert_id, a.route AS alert_route, a.status, a.attempts,"
+                f" a.last_error, {_HIT_COLUMNS} FROM alerts a"
+                f" JOIN hits h ON h.id = a.hit_id"
+                f" JOIN posts p ON p.id = h.post_id JOIN channels c ON c.id = p.channel_id"
+                f" WHERE a.status = 'pending' AND a.next_attempt_at <= ?"
+                f" ORDER BY a.id LIMIT ?",
+                (to_db_time(now), limit),
+            )
+        return [self._alert_from_row(row) for row in rows]
+
+    async def get_alert(self, alert_id: int) -> Alert | None:
+        """One outbox entry by id, whatever its status."""
+        async with self._reading():
+            row = await self._fetchone(
+                f"SELECT a.id AS alert_id, a.route AS alert_route, a.status, a.attempts,"
+                f" a.last_error, {_HIT_COLUMNS} FROM alerts a"
+                f" JOIN hits h ON h.id = a.hit_id"
+                f" JOIN posts p ON p.id = h.post_id JOIN channels c ON c.id = p.channel_id"
+                f" WHERE a.id = ?",
+                (alert_id,),
+            )
+        return self._alert_from_row(row) if row is not None else None
+
+    async def mark_sent(self, alert_id: int) -> None:
+        """Record a successful delivery."""
+        await self._set_status(
+            "UPDATE alerts SET status = 'sent', attempts = attempts + 1, last_error = NULL,"
+            " sent_at = ? WHERE id = ? AND status = 'pending'",
+            (self._now(), alert_id),
+            alert_id,
+        )
+
+    async def mark_retry(self, alert_id: int, error: str, next_attempt_at: datetime) -> None:
+        """Record a failed attempt that should be retried at next_attempt_at."""
+        await self._set_status(
+            "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (error, to_db_time(next_attempt_at), alert_id),
+            alert_id,
+        )
+
+    async def mark_failed(self, alert_id: int, error: str) -> None:
+        """Give up on an alert; it stays in the outbox with its error."""
+        await self._set_status(
+            "UPDATE alerts SET status = 'failed', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (error, alert_id),
+            alert_id,
+        )
+
+    async def _set_status(self, sql: str, params: Sequence[Any], alert_id: int) -> None:
+        async with self.transaction():
+            cur = await self._db.execute(sql, params)
+            changed = cur.rowcount
+        if not changed:
+            # Only pending alerts move; anything else means a double delivery attempt.
+            logger.warning("alert %d was not pending; status left unchanged", alert_id)
+
+    # -- ruleset history ----------------------------------------------------
+
+    async def record_ruleset(self, version: str, text: str, source: str, author: str | None) -> int:
+        """Record a rule set version; returns the latest row's id if it is the same version."""
+        if source not in RULESET_SOURCES:
+            raise ValueError(f"ruleset source must be one of {RULESET_SOURCES}, not {source!r}")
+        async with self.transaction():
+            latest = await self._fetchone(
+                "SELECT id, version FROM ruleset_versions ORDER BY id DESC LIMIT 1"
+            )
+            if latest is not None and latest["version"] == version:
+                return int(latest["id"])
+            row = await self._fetchone(
+                "INSERT INTO ruleset_versions (version, source, author, text, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (version, source, author, text, self._now()),
+            )
+        assert row is not None
+        return int(row[0])
+
+    async def latest_ruleset(self) -> RulesetRecord | None:
+        """The most recently recorded rule set, if any."""
+        async with self._reading():
+            row = await self._fetchone("SELECT * FROM ruleset_versions ORDER BY id DESC LIMIT 1")
+        if row is None:
+            return None
+        return RulesetRecord(
+            record_id=row["id"],
+            version=row["version"],
+            source=row["source"],
+            author=row["author"],
+            text=row["text"],
+            created_at=from_db_time(row["created_at"]),
+        )
+
+    # -- queries for analyst commands ---------------------------------------
+
+    async def recent_hits(
+        self, limit: int, topic: str | None = None, channel: str | None = None
+    ) -> list[StoredHit]:
+        """Latest hits, newest post first, optionally for one topic and/or channel."""
+        channel_name = _normalise_channel(channel) if channel is not None else None
+        async with self._reading():
+            rows = await self._fetchall(
+                f"SELECT {_HIT_COLUMNS} {_HIT_FROM}"
+                " WHERE (? IS NULL OR h.topic = ? COLLATE NOCASE)"
+                " AND (? IS NULL OR c.username = ?)"
+                " ORDER BY p.date DESC, h.id DESC LIMIT ?",
+                (topic, topic, channel_name, channel_name, limit),
+            )
+        return [self._hit_from_row(row) for row in rows]
+
+    async def get_hit(self, hit_id: int) -> StoredHit | None:
+        """One stored hit by id."""
+        async with self._reading():
+            row = await self._fetchone(
+                f"SELECT {_HIT_COLUMNS} {_HIT_FROM} WHERE h.id = ?", (hit_id,)
+            )
+        return self._hit_from_row(row) if row is not None else None
+
+    async def search_posts(
+        self, query: str, since: datetime | None = None, limit: int = 10
+    ) -> list[tuple[Post, list[StoredHit]]]:
+        """Posts whose text contains query (case/ё-insensitive), newest first, with their hits."""
+        needle = fold_text(query.strip())
+        if not needle:
+            raise ValueError("empty search query")
+        since_text = to_db_time(since) if since is not None else None
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT p.id AS post_id, p.msg_id, p.date, p.text, p.link, p.forwarded_from,"
+                " p.edited, c.username, c.title FROM posts p"
+                " JOIN channels c ON c.id = p.channel_id"
+                " WHERE p.text_fold LIKE ? ESCAPE '\\' AND (? IS NULL OR p.date >= ?)"
+                " ORDER BY p.date DESC, p.id DESC LIMIT ?",
+                (f"%{_like_escape(needle)}%", since_text, since_text, limit),
+            )
+            post_ids = [int(row["post_id"]) for row in rows]
+            hit_rows: list[aiosqlite.Row] = []
+            if post_ids:
+                marks = ",".join("?" for _ in post_ids)
+                hit_rows = await self._fetchall(
+                    f"SELECT {_HIT_COLUMNS} {_HIT_FROM} WHERE h.post_id IN ({marks}) ORDER BY h.id",
+                    post_ids,
+                )
+        hits_by_post: dict[int, list[StoredHit]] = {pid: [] for pid in post_ids}
+        for hit_row in hit_rows:
+            hits_by_post[int(hit_row["post_id"])].append(self._hit_from_row(hit_row))
+        return [(self._post_from_row(row), hits_by_post[int(row["post_id"])]) for row in rows]
+
+    async def known_topics(self) -> list[str]:
+        """Every topic that has at least one hit, alphabetically."""
+        async with self._reading():
+            rows = await self._fetchall("SELECT DISTINCT topic FROM hits ORDER BY topic")
+        return [str(row[0]) for row in rows]
+
+    async def stats(self, since: datetime) -> dict[str, Any]:
+        """Activity since a moment: posts read, hits per topic and channel, alerts by status."""
+        since_text = to_db_time(since)
+        async with self._reading():
+            posts = await self._fetchone(
+                "SELECT COUNT(*) FROM posts WHERE ingested_at >= ?", (since_text,)
+            )
+            by_topic = await self._fetchall(
+                "SELECT topic, COUNT(*) FROM hits WHERE created_at >= ?"
+                " GROUP BY topic ORDER BY COUNT(*) DESC, topic",
+                (since_text,),
+            )
+            by_channel = await self._fetchall(
+                f"SELECT c.username, COUNT(*) {_HIT_FROM} WHERE h.created_at >= ?"
+                " GROUP BY c.username ORDER BY COUNT(*) DESC, c.username",
+                (since_text,),
+            )
+            by_status = await self._fetchall(
+                "SELECT status, COUNT(*) FROM alerts WHERE created_at >= ? GROUP BY status",
+                (since_text,),
+            )
+        statuses = {status: 0 for status in ALERT_STATUSES}
+        statuses.update({str(row[0]): int(row[1]) for row in by_status})
+        topics = {str(row[0]): int(row[1]) for row in by_topic}
+        return {
+            "since": since.astimezone(UTC),
+            "posts": int(posts[0]) if posts else 0,
+            "hits": sum(topics.values()),
+            "hits_by_topic": topics,
+            "hits_by_channel": {str(row[0]): int(row[1]) for row in by_channel},
+            "alerts_by_status": statuses,
+        }
+
+    async def counts(self) -> dict[str, int]:
+        """Overall row counts: channels, posts, hits, alerts."""
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT (SELECT COUNT(*) FROM channels), (SELECT COUNT(*) FROM posts),"
+                " (SELECT COUNT(*) FROM hits), (SELECT COUNT(*) FROM alerts)"
+            )
+        assert row is not None
+        return {"channels": row[0], "posts": row[1], "hits": row[2], "alerts": row[3]}
+
+    # -- row mapping ----------------------------------------------------------
+
+    @staticmethod
+    def _post_from_row(row: aiosqlite.Row) -> Post:
+        return Post(
+            channel=row["username"],
+            msg_id=row["msg_id"],
+            date=from_db_time(row["date"]),
+            text=row["text"],
+            channel_title=row["title"],
+            link=row["link"],
+            forwarded_from=row["forwarded_from"],
+            edited=bool(row["edited"]),
+        )
+
+    @classmethod
+    def _hit_from_row(cls, row: aiosqlite.Row) -> StoredHit:
+        return StoredHit(
+            hit_id=row["hit_id"],
+            post=cls._post_from_row(row),
+            rule_id=row["rule_id"],
+            topic=row["topic"],
+            severity=Severity(row["severity"]),
+            route=row["route"],
+            spans=tuple((int(s), int(e)) for s, e in json.loads(row["spans"])),
+            terms=tuple(str(t) for t in json.loads(row["terms"])),
+            created_at=from_db_time(row["hit_created_at"]),
+        )
+
+    @classmethod
+    def _alert_from_row(cls, row: aiosqlite.Row) -> Alert:
+        return Alert(
+            alert_id=row["alert_id"],
+            hit=cls._hit_from_row(row),
+            status=row["status"],
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+            # The outbox route may differ from the rule's (unknown routes fall back to
+            # the default), so it travels in extra rather than via hit.route.
+            extra={"route": row["alert_route"]},
+        )
