@@ -211,7 +211,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(_explain_terms(hit), file=out)
     for rule_id in analysis.suppressed:
         print(f"vetoed by 'unless': {rule_id}", file=out)
-    if args.verbose:
+    if args.concepts:
         print("concepts found:", file=out)
         for name, occs in sorted(analysis.concepts.items()):
             words = ", ".join(sorted({t.surface for o in occs for t in o.terms}))
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Explain a match: rules, terms, word forms, spans, fuzzy scores.")
     p.add_argument("text", help="the post text ('-' reads stdin)")
     rules_arg(p)
-    p.add_argument("--verbose", "-V", dest="verbose", action="store_true", help="also list every concept found")
+    p.add_argument("--concepts", action="store_true", help="also list every concept found")
     p.set_defaults(func=cmd_explain)
     return parser
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from bot.domain import Hit, Post, Severity, TermMatch
+from bot.matching import Matcher, Morphology, build_matcher
+from bot.rules import parse_rules
 from bot.storage import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -82,43 +84,28 @@ def make_hit(
     return Hit(rule_id=rule_id, topic=topic, severity=severity, route=route, terms=tuple(terms))
 
 
-@dataclass(frozen=True)
-class KeywordRuleForTests:
-    """One stand-in rule: fires when any keyword occurs (case-insensitive substring)."""
+@pytest.fixture(scope="session")
+def morph() -> Morphology:
+    """Dictionaries load once per test session (~0.1 s each time otherwise)."""
+    return Morphology()
 
-    rule_id: str
-    topic: str
-    keywords: tuple[str, ...]
-    severity: Severity = Severity.HIGH
-    route: str = "analysts"
+
+def matcher_from_yaml(yaml_text: str, morph: Morphology) -> Matcher:
+    """A real matcher compiled from a rules file written inline in a test."""
+    return build_matcher(parse_rules(yaml_text, "test-rules.yaml"), morph)
 
 
 @dataclass
-class KeywordMatcherForTests:
-    """STAND-IN for the real matcher (bot.matching.build_matcher) in pipeline tests only.
+class CountingMatcher:
+    """The real matcher, counting the texts it is asked to match (to prove skips)."""
 
-    Satisfies bot.pipeline.MatcherLike: case-insensitive substring search, no
-    morphology. Replace with the real matcher once bot.matching/bot.rules land.
-    """
-
-    rules: list[KeywordRuleForTests]
-    version: str = "test-v1"
+    inner: Matcher
     calls: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        return self.inner.version
 
     def match(self, text: str) -> list[Hit]:
         self.calls.append(text)
-        folded = text.lower()
-        hits: list[Hit] = []
-        for rule in self.rules:
-            terms: list[TermMatch] = []
-            for keyword in rule.keywords:
-                start = folded.find(keyword.lower())
-                while start != -1:
-                    end = start + len(keyword)
-                    terms.append(
-                        TermMatch("", keyword, text[start:end], start, end, "exact", keyword)
-                    )
-                    start = folded.find(keyword.lower(), end)
-            if terms:
-                hits.append(Hit(rule.rule_id, rule.topic, rule.severity, rule.route, tuple(terms)))
-        return hits
+        return self.inner.match(text)

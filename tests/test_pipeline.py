@@ -1,7 +1,6 @@
 """Pipeline: store, match, record hits, enqueue alerts exactly once; errors stay per post.
 
-Uses KeywordMatcherForTests from conftest as a STAND-IN for the real matcher
-(bot.matching.build_matcher + bot.rules.parse_rules) until that API is exported.
+Uses the real matcher compiled from a small rules file written below.
 """
 
 from __future__ import annotations
@@ -11,19 +10,35 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import T0, FakeClock, KeywordMatcherForTests, KeywordRuleForTests, make_post
+from conftest import T0, CountingMatcher, FakeClock, make_post, matcher_from_yaml
 
 from bot.alerts.dispatcher import AlertDispatcher
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import RecordingSender
-from bot.domain import Hit, Post, Severity
+from bot.domain import Hit, Post
+from bot.matching import Morphology
 from bot.pipeline import IngestResult, Pipeline
 from bot.storage import Store
 
-RULES = [
-    KeywordRuleForTests("withdrawal.core", "withdrawal", ("отвод",)),
-    KeywordRuleForTests("evacuation.core", "evacuation", ("эвакуац",), Severity.LOW, "quiet"),
-]
+RULES_YAML = """
+topics: {withdrawal: troops leaving, evacuation: people taken out}
+defaults: {route: analysts}
+routes: {analysts: default, quiet: default, nonexistent: default}
+concepts:
+  pullout: [отвод]
+  evac: [эвакуация]
+rules:
+  - id: withdrawal.core
+    topic: withdrawal
+    severity: high
+    match: pullout
+  - id: evacuation.core
+    topic: evacuation
+    severity: low
+    route: quiet
+    match: evac
+"""
+ONLY_WITHDRAWAL = RULES_YAML.split("  - id: evacuation.core")[0]
 
 
 def _router() -> AlertRouter:
@@ -39,12 +54,12 @@ def _posts() -> list[Post]:
 
 
 @pytest.fixture
-def matcher() -> KeywordMatcherForTests:
-    return KeywordMatcherForTests(RULES)
+def matcher(morph: Morphology) -> CountingMatcher:
+    return CountingMatcher(matcher_from_yaml(RULES_YAML, morph))
 
 
 @pytest.fixture
-def pipeline(store: Store, matcher: KeywordMatcherForTests) -> Pipeline:
+def pipeline(store: Store, matcher: CountingMatcher) -> Pipeline:
     return Pipeline(store, lambda: matcher, _router())
 
 
@@ -60,7 +75,7 @@ async def test_ingest_records_hits_and_alerts(pipeline: Pipeline, store: Store) 
 
 
 async def test_replay_produces_no_second_alert(
-    pipeline: Pipeline, store: Store, matcher: KeywordMatcherForTests, clock: FakeClock
+    pipeline: Pipeline, store: Store, matcher: CountingMatcher, clock: FakeClock
 ) -> None:
     sender = RecordingSender()
     dispatcher = AlertDispatcher(store, sender, _router(), clock)
@@ -86,18 +101,22 @@ async def test_edit_rematches_and_alerts_only_new_rules(pipeline: Pipeline, stor
     assert (await store.counts())["alerts"] == 2
 
 
-async def test_matcher_is_fetched_per_post(store: Store) -> None:
-    current = [KeywordMatcherForTests(RULES[:1], version="v1")]
+async def test_matcher_is_fetched_per_post(store: Store, morph: Morphology) -> None:
+    current = [matcher_from_yaml(ONLY_WITHDRAWAL, morph)]
     pipeline = Pipeline(store, lambda: current[0], _router())
     await pipeline.ingest(make_post("эвакуация", 1))
-    current[0] = KeywordMatcherForTests(RULES, version="v2")
+    current[0] = matcher_from_yaml(RULES_YAML, morph)
     result = await pipeline.ingest(make_post("эвакуация", 2))
     assert [h.rule_id for h in result.hits] == ["evacuation.core"]
 
 
-async def test_unknown_route_uses_default(store: Store, clock: FakeClock) -> None:
-    rules = [KeywordRuleForTests("x", "withdrawal", ("отвод",), route="nonexistent")]
-    pipeline = Pipeline(store, lambda: KeywordMatcherForTests(rules), _router())
+async def test_unknown_route_uses_default(
+    store: Store, clock: FakeClock, morph: Morphology
+) -> None:
+    # The rules file knows the route, the router (built from settings) does not.
+    rules = ONLY_WITHDRAWAL.replace("severity: high", "severity: high\n    route: nonexistent")
+    real = matcher_from_yaml(rules, morph)
+    pipeline = Pipeline(store, lambda: real, _router())
     await pipeline.ingest(make_post("отвод", 1))
     (alert,) = await store.due_alerts(clock.now)
     assert alert.extra["route"] == "analysts"
@@ -115,7 +134,9 @@ async def test_bad_post_is_reported_and_stream_continues(
     assert "failed to ingest post" in caplog.text
 
 
-async def test_matcher_crash_rolls_back_post_so_replay_retries(store: Store) -> None:
+async def test_matcher_crash_rolls_back_post_so_replay_retries(
+    store: Store, morph: Morphology
+) -> None:
     class Exploding:
         version = "boom"
 
@@ -126,12 +147,15 @@ async def test_matcher_crash_rolls_back_post_so_replay_retries(store: Store) -> 
     result = await broken.ingest(make_post("отвод", 1))
     assert result == IngestResult(post_id=None, new_post=False, error="RuntimeError: matcher bug")
     assert (await store.counts())["posts"] == 0
-    fixed = Pipeline(store, lambda: KeywordMatcherForTests(RULES), _router())
+    real = matcher_from_yaml(RULES_YAML, morph)
+    fixed = Pipeline(store, lambda: real, _router())
     assert (await fixed.ingest(make_post("отвод", 1))).alerts_enqueued == 1
 
 
-async def test_restart_replay_on_same_database(db_path: Path, clock: FakeClock) -> None:
-    matcher = KeywordMatcherForTests(RULES)
+async def test_restart_replay_on_same_database(
+    db_path: Path, clock: FakeClock, morph: Morphology
+) -> None:
+    matcher = matcher_from_yaml(RULES_YAML, morph)
     for _ in range(2):  # two "runs" replaying the same feed
         async with Store.open(db_path, clock=clock) as store:
             pipeline = Pipeline(store, lambda: matcher, _router())

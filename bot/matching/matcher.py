@@ -133,8 +133,12 @@ class Matcher:
                 if spec.max_edits is not None:
                     forms = frozenset(self.morph.forms(spec.text, term.lang))
                     self._edit_targets.append((forms, spec.max_edits, t, j))
-                elif spec.fuzzy is not None and len(spec.text) >= _MIN_FUZZY_LEN:
+                elif spec.fuzzy is not None:
+                    # Forms shorter than the fuzzy minimum still serve transliteration
+                    # ("nashi" → "наши"); the post word itself must be long enough.
                     for form in self.morph.forms(spec.text, term.lang):
+                        if len(form) < _MIN_FUZZY_LEN - 1:
+                            continue
                         if form.isascii():
                             self._lat_pool.add(form, t, j, spec.fuzzy)
                         else:
