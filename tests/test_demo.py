@@ -1,0 +1,121 @@
+"""The demo end to end: posts in → exactly the expected alerts out, stored in SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ROOT / "config" / "rules.yaml"
+
+POSTS = [
+    # A pullout with a Latin "о" inside "вывод": one alert from the pullout rule.
+    {"id": "1", "channel": "frontline_demo", "date": "2024-12-10T08:00:00Z",
+     "text": "Начался вывoд наших войск с северных точек, колонны идут к побережью.",
+     "expect": ["withdrawal"]},
+    # A fundraising report: "вывод средств" must not alert.
+    {"id": "2", "channel": "frontline_demo", "date": "2024-12-10T09:00:00Z",
+     "text": "Отчёт по сбору: вывод средств на счёт поставщика прошёл, дроны оплачены.",
+     "expect": []},
+    # A flood evacuation: not wanted.
+    {"id": "3", "channel": "city_news_demo", "date": "2024-12-10T10:00:00Z",
+     "text": "Паводок: жителей прибрежных улиц эвакуируют в школы, дамба под угрозой.",
+     "expect": []},
+    # An embassy evacuation in Ukrainian.
+    {"id": "4", "channel": "ua_watch_demo", "date": "2024-12-10T11:00:00Z",
+     "text": "Росія евакуює персонал посольства з Дамаска через ліванський кордон.",
+     "expect": ["evacuation"]},
+]
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_demo_replays_posts_into_alerts_and_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = _write(tmp_path / "posts.jsonl", POSTS)
+    db = tmp_path / "demo.sqlite3"
+    code = main(["demo", "--seeds", str(seeds), "--db", str(db), "--rules", str(RULES)])
+    out = capsys.readouterr().out
+    assert code == 0
+    # Cards: the highlighted words are the original ones, homoglyph included.
+    assert "[[вывoд]]" in out
+    assert "https://t.me/frontline_demo/1" in out
+    assert "https://t.me/ua_watch_demo/4" in out
+    assert "frontline_demo/2" not in out and "city_news_demo/3" not in out
+    assert "— /recent —" in out
+    assert "replayed again: 0 new alerts" in out
+    assert "matcher agrees with the seed labels on 4/4 posts" in out
+
+    topics = _rows(db, "SELECT p.msg_id, h.topic FROM hits h JOIN posts p ON p.id = h.post_id")
+    assert {(m, t) for m, t in topics} == {("1", "withdrawal"), ("4", "evacuation")}
+    statuses = _rows(db, "SELECT status, COUNT(*) FROM alerts GROUP BY status")
+    assert statuses == [("sent", len(topics))]
+    assert _rows(db, "SELECT COUNT(*) FROM posts") == [(4,)]
+    assert _rows(db, "SELECT COUNT(*) FROM ruleset_versions") == [(1,)]
+
+
+def test_demo_twice_on_same_posts_gives_same_alerts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = _write(tmp_path / "posts.jsonl", POSTS)
+    db = tmp_path / "demo.sqlite3"
+    args = ["demo", "--seeds", str(seeds), "--db", str(db), "--rules", str(RULES)]
+    assert main(args) == 0
+    first = _rows(db, "SELECT COUNT(*) FROM alerts")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert _rows(db, "SELECT COUNT(*) FROM alerts") == first
+
+
+def test_demo_refuses_to_start_on_broken_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = _write(tmp_path / "posts.jsonl", POSTS)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "topics: {withdrawal: x}\nconcepts:\n  pullout: [вывод]\nrules:\n"
+        "  - id: r1\n    topic: withdrawal\n    match: pullout NEAR/5 forcez\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "demo.sqlite3"
+    code = main(["demo", "--seeds", str(seeds), "--db", str(db), "--rules", str(rules)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{rules}:7:" in err and "unknown concept 'forcez'" in err
+    assert not db.exists()
+
+
+def test_demo_on_shipped_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "demo.sqlite3"
+    code = main(["demo", "--seeds", str(ROOT / "seeds" / "posts.jsonl"), "--db", str(db), "--rules", str(RULES)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "summary: posts read 65," in out
+    assert "0 bad input line(s)" in out
+    (alerts,) = _rows(db, "SELECT COUNT(*) FROM alerts")[0]
+    assert alerts >= 20
+
+
+def test_interactive_demo_answers_analyst_commands(tmp_path: Path) -> None:
+    seeds = _write(tmp_path / "posts.jsonl", POSTS)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--interactive", "--seeds", str(seeds),
+         "--db", str(tmp_path / "demo.sqlite3"), "--rules", str(RULES)],
+        input="/search посольства\n/stats\n/nonsense\n\n",
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    tail = proc.stdout.split("Type analyst commands", 1)[1]
+    assert "ua_watch_demo" in tail  # /search found the embassy post
+    assert "withdrawal" in tail and "evacuation" in tail  # /stats per topic
+    assert "/recent" in tail  # the unknown command answer lists the commands
