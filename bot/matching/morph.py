@@ -114,18 +114,23 @@ class Morphology:
             if not (uk_word and uk_known):
                 parses = self._ru.parse(word)
                 lemmas.update(p.normal_form.replace("ё", "е") for p in parses)
-                place = ru_known and any("Geox" in str(p.tag) for p in parses)
+                # Only when the likeliest reading is a place: "мали" yes, "стали" no.
+                place = ru_known and "Geox" in str(parses[0].tag)
         if self._uk is not None and (uk_known or (uk_word and not ru_known)):
             parses = self._uk.parse(word)
             lemmas.update(p.normal_form for p in parses)
-            place = place or (uk_known and any("Geox" in str(p.tag) for p in parses))
+            place = place or (uk_known and "Geox" in str(parses[0].tag))
         lemmas.add(word)
+        # Very short place readings ("усе" as the river Уса) are mostly noise.
+        place = place and len(word) >= 4
         return WordInfo(frozenset(lemmas), ru_known or uk_known, "cyr", place)
 
     def term_lemmas(self, word: str, lang: str) -> frozenset[str]:
         """Lemmas of a rule term word in the language the operator listed it under."""
         if word.isascii() or lang == "en":
-            return en_lemmas(word)
+            # The operator wrote the form to match from; post words are reduced to it
+            # ("withdrew" → withdraw), but a term "airlifting" must not become "airlift".
+            return frozenset({word, _EN_IRREGULAR.get(word, word)})
         analyzer = self._uk if (lang == "uk" and self._uk is not None) else self._ru
         if lang == "any":
             return self.info(word).lemmas
