@@ -137,7 +137,7 @@ async def _replay_and_report(
     print(f"replaying {seeds} into {args.db}\n", file=out)
     posts = 0
     agree = 0
-    labelled = list(read_labelled(seeds, report, field="expect"))
+    labelled = list(read_labelled(seeds, report))
     for post, expected in labelled:
         result = await app.pipeline.ingest(post)
         posts += 1

@@ -42,8 +42,10 @@ def _build_matcher(ruleset: RuleSet) -> Matcher:
     from bot.matching.matcher import build_matcher
     from bot.matching.morph import Morphology
 
-    use_uk = os.environ.get("MILWATCH_UKRAINIAN", "1") not in ("0", "false", "no", "off")
-    return build_matcher(ruleset, Morphology(use_ukrainian=use_uk))
+    from bot.settings import load_settings
+
+    settings = load_settings(Path(".env"), os.environ)
+    return build_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
 
 
 class Progress:
@@ -237,6 +239,9 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for post, expected in read_labelled(args.path, report):
         predicted = frozenset(h.topic for h in matcher.match(post.text))
         rows.append((post.msg_id, expected, predicted))
+    if not rows:
+        print(f"{args.path}: no labelled posts read (each line needs id, channel, date, text, topics)", file=err)
+        return 2
     topics = list(ruleset.topics) or ["withdrawal", "evacuation"]
     print(format_report(evaluate(rows, topics)), file=out)
     return 0
@@ -286,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("eval", help="precision/recall/F1 on a labelled JSONL file",
-                       description="Score the rules on labelled posts ({id, text, topics}); "
+                       description="Score the rules on labelled posts (JSONL: id, channel, date, "
+                       "text, topics); "
                        "ends with F1(macro)=0.xxx.")
     p.add_argument("path", type=Path, help="labelled JSONL")
     rules_arg(p)

@@ -49,7 +49,7 @@ class Settings:
 
 def _int_set(name: str, raw: str) -> frozenset[int]:
     out: set[int] = set()
-    for part in raw.replace(";", ",").split(","):
+    for part in raw.replace(";", ",").replace(" ", ",").split(","):
         part = part.strip()
         if not part:
             continue
@@ -70,20 +70,45 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
     return value
 
 
+_FALSE = ("0", "false", "no", "off")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _channel(part: str) -> str:
+    """One channel reference (@name, t.me link, t.me/s/ preview, t.me/c/ private link, id)."""
+    lowered = part.lower()
+    for prefix in ("https://", "http://"):
+        if lowered.startswith(prefix):
+            part, lowered = part[len(prefix) :], lowered[len(prefix) :]
+    if lowered.startswith(("t.me/", "telegram.me/")):
+        path = [p for p in part.split("/")[1:] if p]
+        if len(path) >= 2 and path[0].lower() == "s":
+            return path[1]
+        if len(path) >= 2 and path[0].lower() == "c" and path[1].isdigit():
+            # A private channel's post link carries the bare id; the API wants -100<id>.
+            return f"-100{path[1]}"
+        return path[0] if path else ""
+    return part.lstrip("@")
+
+
 def _channels(raw: str) -> tuple[str, ...]:
     """Channel list: usernames, @usernames, t.me links or numeric ids, comma/space separated."""
     out: list[str] = []
+    seen: set[str] = set()
     for part in raw.replace(",", " ").split():
-        part = part.strip()
-        for prefix in ("https://", "http://"):
-            if part.startswith(prefix):
-                part = part[len(prefix) :]
-        if part.startswith("t.me/") or part.startswith("telegram.me/"):
-            part = part.split("/", 1)[1].split("/")[0]
-        part = part.lstrip("@")
-        if part and part not in out:
-            out.append(part)
+        name = _channel(part.strip())
+        # Telegram usernames are case-insensitive: @Rybar and rybar are one channel.
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            out.append(name)
     return tuple(out)
+
+
+def _log_level(raw: str | None) -> str:
+    level = (raw or "INFO").upper()
+    if level not in _LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL: {raw!r} is not one of {', '.join(_LOG_LEVELS)}")
+    return level
 
 
 def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
@@ -114,8 +139,8 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
         channels=_channels(get("CHANNELS") or ""),
         backfill_hours=_int("BACKFILL_HOURS", get("BACKFILL_HOURS") or "24"),
         backfill_max_posts=_int("BACKFILL_MAX_POSTS", get("BACKFILL_MAX_POSTS") or "500"),
-        log_level=(get("LOG_LEVEL") or "INFO").upper(),
-        use_ukrainian=(get("MILWATCH_UKRAINIAN") or "1") not in ("0", "false", "no", "off"),
+        log_level=_log_level(get("LOG_LEVEL")),
+        use_ukrainian=(get("MILWATCH_UKRAINIAN") or "1").lower() not in _FALSE,
     )
 
 

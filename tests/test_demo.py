@@ -19,19 +19,19 @@ POSTS = [
     # A pullout with a Latin "о" inside "вывод": one alert from the pullout rule.
     {"id": "1", "channel": "frontline_demo", "date": "2024-12-10T08:00:00Z",
      "text": "Начался вывoд наших войск с северных точек, колонны идут к побережью.",
-     "expect": ["withdrawal"]},
+     "topics": ["withdrawal"]},
     # A fundraising report: "вывод средств" must not alert.
     {"id": "2", "channel": "frontline_demo", "date": "2024-12-10T09:00:00Z",
      "text": "Отчёт по сбору: вывод средств на счёт поставщика прошёл, дроны оплачены.",
-     "expect": []},
+     "topics": []},
     # A flood evacuation: not wanted.
     {"id": "3", "channel": "city_news_demo", "date": "2024-12-10T10:00:00Z",
      "text": "Паводок: жителей прибрежных улиц эвакуируют в школы, дамба под угрозой.",
-     "expect": []},
+     "topics": []},
     # An embassy evacuation in Ukrainian.
     {"id": "4", "channel": "ua_watch_demo", "date": "2024-12-10T11:00:00Z",
      "text": "Росія евакуює персонал посольства з Дамаска через ліванський кордон.",
-     "expect": ["evacuation"]},
+     "topics": ["evacuation"]},
 ]
 
 

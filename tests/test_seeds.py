@@ -14,7 +14,7 @@ TOPICS = {"withdrawal", "evacuation"}
 
 def test_seeds_parse_cleanly_and_are_varied() -> None:
     problems: list[SourceProblem] = []
-    rows = list(read_labelled(SEEDS, problems.append, field="expect"))
+    rows = list(read_labelled(SEEDS, problems.append))
 
     assert problems == []
     assert detect_format(SEEDS) == "jsonl"
@@ -39,7 +39,7 @@ def test_seeds_cover_all_three_languages() -> None:
 
 def test_seeds_contain_the_evasions_the_matcher_must_see_through() -> None:
     problems: list[SourceProblem] = []
-    texts = [post.text for post, _ in read_labelled(SEEDS, problems.append, field="expect")]
+    texts = [post.text for post, _ in read_labelled(SEEDS, problems.append)]
     joined = "\n".join(texts)
     assert "выв\u006fд" in joined  # Latin "o" inside a Cyrillic word
     assert "\u200b" in joined

@@ -31,8 +31,11 @@ _CYR = re.compile(r"[\u0400-\u04ff]")
 _LAT = re.compile(r"[a-z]")
 # A word holding both scripts: the only place homoglyph folding is needed.
 _MIXED_WORD = re.compile(r"[^\W\d_]*(?:[\u0400-\u04ff][^\W\d_]*[a-z]|[a-z][^\W\d_]*[\u0400-\u04ff])[^\W\d_]*")
-# Four or more single letters separated by one space or dot: "э в а к у а ц и я".
-_SPACED = re.compile(r"(?<![^\W\d_])[^\W\d_](?:[ .][^\W\d_]){3,}(?![^\W\d_])")
+# Four or more single letters separated by one space, dot, hyphen, underscore or star,
+# the same separator throughout: "э в а к у а ц и я", "в-ы-в-о-д".
+_SPACED = re.compile(
+    r"(?<![^\W\d_])[^\W\d_](?P<sep>[ .\-_*])[^\W\d_](?:(?P=sep)[^\W\d_]){2,}(?![^\W\d_])"
+)
 # A word broken by a hyphen at the end of a line: "покину-\nли".
 _LINE_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 _NEEDS_SLOW = re.compile(

@@ -1,0 +1,35 @@
+# milwatch container: the package with the Ukrainian dictionary (the `uk` extra).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Install dependencies and the package first, so editing config/ or seeds/ does not
+# rebuild this layer.
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+RUN pip install '.[uk]'
+
+# Default rules and the demo posts; docker-compose.yml mounts ./config over /app/config.
+COPY config ./config
+COPY seeds ./seeds
+
+RUN useradd --create-home --uid 10001 milwatch \
+    && mkdir -p /data \
+    && chown milwatch:milwatch /data /app/config
+
+ENV MILWATCH_DATA_DIR=/data \
+    MILWATCH_RULES=/app/config/rules.yaml
+VOLUME ["/data"]
+
+USER milwatch
+
+HEALTHCHECK --interval=5m --timeout=30s --start-period=30s \
+    CMD ["milwatch", "check", "--rules", "/app/config/rules.yaml"]
+
+ENTRYPOINT ["milwatch"]
+CMD ["run"]
