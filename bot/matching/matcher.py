@@ -169,7 +169,8 @@ class Matcher:
 
         for (t, j) in self._exact_index.get(word, ()):
             add(t, j, "exact", word)
-        for lemma in info.lemmas:
+        # Sorted: which lemma is reported must not depend on set order (hash seed).
+        for lemma in sorted(info.lemmas):
             for (t, j) in self._lemma_index.get(lemma, ()):
                 add(t, j, "lemma", lemma)
         if info.place:
@@ -233,7 +234,8 @@ class Matcher:
                 n = len(term.words)
                 chain = [first]
                 for k in range(1, n):
-                    if i + k >= len(per_token):
+                    # A phrase never spans a sentence end ("Вывод: войска …").
+                    if i + k >= len(per_token) or sentence[i + k] != sentence[i]:
                         break
                     nxt = next((w for w in per_token[i + k].get(t, ()) if w.pos == k), None)
                     if nxt is None:

@@ -29,8 +29,10 @@ _CYR_TO_LAT = {
 
 _CYR = re.compile(r"[\u0400-\u04ff]")
 _LAT = re.compile(r"[a-z]")
-# A word holding both scripts: the only place homoglyph folding is needed.
-_MIXED_WORD = re.compile(r"[^\W\d_]*(?:[\u0400-\u04ff][^\W\d_]*[a-z]|[a-z][^\W\d_]*[\u0400-\u04ff])[^\W\d_]*")
+# A Cyrillic letter touching a Latin one: every mixed-script word has such a seam.
+# (A linear scan; a "word holding both scripts" pattern backtracks badly on long posts.)
+_SCRIPT_SEAM = re.compile(r"[\u0400-\u04ff][a-z]|[a-z][\u0400-\u04ff]")
+_LETTERS = re.compile(r"[^\W\d_]+")
 # Four or more single letters separated by one space, dot, hyphen, underscore or star,
 # the same separator throughout: "э в а к у а ц и я", "в-ы-в-о-д".
 _SPACED = re.compile(
@@ -38,8 +40,10 @@ _SPACED = re.compile(
 )
 # A word broken by a hyphen at the end of a line: "покину-\nли".
 _LINE_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[^\W\d_])")
+# Stress marks and other combining diacritics (вы́вод) split words unless removed.
+_COMBINING = "[\u0300-\u036f\u0483-\u0489]"
 _NEEDS_SLOW = re.compile(
-    _INVISIBLE_RE.pattern + "|" + _SPACED.pattern + "|" + _LINE_HYPHEN.pattern
+    "|".join((_INVISIBLE_RE.pattern, _COMBINING, _SPACED.pattern, _LINE_HYPHEN.pattern))
 )
 
 
@@ -115,14 +119,29 @@ def normalize(text: str) -> Normalized:
         len(folded) == len(text)
         and unicodedata.is_normalized("NFKC", text)
         and not _NEEDS_SLOW.search(folded)
-        and not _MIXED_WORD.search(folded)
+        and not _SCRIPT_SEAM.search(folded)
     )
     if fast:
         # Same length and no structural change: offsets are the identity.
         return Normalized(folded.replace("ё", "е"), text, None, None)
 
-    chars, starts, ends = _fold_char_seq(text)
-    s = "".join(chars)
+    if len(folded) == len(text) and unicodedata.is_normalized("NFKC", text):
+        # Case folding kept every character in place: only drop invisible ones.
+        starts, ends, kept = [], [], []
+        for i, ch in enumerate(folded):
+            if ch in _INVISIBLE:
+                continue
+            if unicodedata.combining(ch):
+                if ends:
+                    ends[-1] = i + 1  # the mark belongs to the letter before it
+                continue
+            kept.append(ch)
+            starts.append(i)
+            ends.append(i + 1)
+        s = "".join(kept).replace("ё", "е")
+    else:
+        chars, starts, ends = _fold_char_seq(text)
+        s = "".join(chars)
 
     def apply(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]) -> None:
         """Rewrite matches of pattern, keeping the per-character offset map aligned."""
@@ -156,5 +175,6 @@ def normalize(text: str) -> Normalized:
 
     apply(_LINE_HYPHEN, lambda m: "")
     apply(_SPACED, lambda m: "".join(ch for ch in m.group(0) if ch.isalpha()))
-    apply(_MIXED_WORD, lambda m: _fold_homoglyphs(m.group(0)))
+    if _SCRIPT_SEAM.search(s):
+        apply(_LETTERS, lambda m: _fold_homoglyphs(m.group(0)) if _SCRIPT_SEAM.search(m.group(0)) else m.group(0))
     return Normalized(s, text, tuple(starts), tuple(ends))

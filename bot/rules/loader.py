@@ -56,10 +56,13 @@ class _Collector:
     def locate(self, snippet: str, start: tuple[int, int]) -> tuple[int, int]:
         """Find where a snippet of a (possibly multi-line) value sits in the file."""
         line, col = start
+        # Whole names only: "forces" must not be found inside "forces_all".
+        edge = r"[\w.-]" if re.match(r"[\w.-]+$", snippet) else r"(?!)"
+        pattern = re.compile(rf"(?<!{edge}){re.escape(snippet)}(?!{edge})")
         for i in range(line, min(line + 40, len(self.lines))):
-            found = self.lines[i].find(snippet, col if i == line else 0)
-            if found >= 0:
-                return i, found
+            found = pattern.search(self.lines[i], col if i == line else 0)
+            if found is not None:
+                return i, found.start()
         return start
 
 
@@ -241,19 +244,20 @@ def _parse_concepts(c: _Collector, node: Any, parent: Any, defaults: Defaults) -
         if not _NAME.match(name):
             c.add(pos, f"concept name {name!r} must start with a letter (letters, digits, _ . -)")
         if isinstance(body, list):
-            body_map: dict[str, Any] = {"any": body}
             lists = [("any", body, node, name)]
             description = ""
             fuzzy = defaults.fuzzy
         elif isinstance(body, dict):
             _check_keys(c, body, _CONCEPT_KEYS, f"concept {name!r}")
-            body_map = body
             description = str(body.get("description", "") or "")
             fuzzy = _fuzzy(c, body, defaults.fuzzy)
             lists = []
             for lang in LANGS:
                 if lang in body:
                     lists.append((lang, body[lang], body, lang))
+        elif body is None:
+            c.add(pos, f"concept {name!r} has no terms")
+            continue
         else:
             c.add(_value_pos(node, name), f"concept {name!r} must be a list of terms or a mapping of languages (ru, uk, en, any) to lists")
             continue
@@ -279,7 +283,7 @@ def _parse_concepts(c: _Collector, node: Any, parent: Any, defaults: Defaults) -
                     c.add(ipos, f"concept {name!r}: {exc}")
                     continue
                 terms.append(Term(text, words, lang, name, ipos[0] + 1, ipos[1] + 1))
-        if not terms and not includes and body_map is not None:
+        if not terms and not includes:
             c.add(pos, f"concept {name!r} has no terms")
         raw[name] = (terms, includes, description)
 
@@ -389,8 +393,15 @@ def _condition(
     try:
         expr = parse_expr(text, defaults.near)
     except ExprSyntaxError as exc:
-        snippet = text[exc.offset :].split()[0] if text[exc.offset :].split() else text.strip()[-1:]
-        c.add(c.locate(snippet, start), f"rule {rid!r}, {key}: {exc}")
+        rest = text[exc.offset :].split()
+        if rest:
+            pos = c.locate(rest[0], start)
+        else:
+            # The condition ended too early: point at its last character.
+            last = text.split()[-1] if text.split() else ""
+            line, col = c.locate(last, start) if last else start
+            pos = (line, col + max(len(last) - 1, 0))
+        c.add(pos, f"rule {rid!r}, {key}: {exc}")
         return None
     ok = True
     for name in refs(expr):
