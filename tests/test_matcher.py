@@ -45,7 +45,8 @@ def engine(morph: Morphology, concepts: str, match: str, unless: str | None = No
     key = (concepts, match, unless)
     if key not in _CACHE:
         ruleset = parse_rules(rules_yaml(concepts, match, unless), "t.yaml")
-        _CACHE[key] = build_matcher(ruleset, morph)
+        # Engine semantics without the prefilter; tests/test_prefilter.py covers it.
+        _CACHE[key] = build_matcher(ruleset, morph, prefilter=False)
     return _CACHE[key]
 
 

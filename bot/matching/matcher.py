@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -17,6 +18,7 @@ from rapidfuzz.distance import Levenshtein
 from bot.domain import Hit, TermMatch
 from bot.matching.morph import Morphology
 from bot.matching.normalize import Normalized, normalize
+from bot.matching.prefilter import Prefilter, build_prefilter
 from bot.matching.translit import cyrillic_skeleton, skeleton
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
@@ -30,8 +32,7 @@ _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A word of the normalised text with its offsets in the normalised text."""
 
     text: str
@@ -93,7 +94,7 @@ class _FuzzyPool:
 class Matcher:
     """Compiled rule set; `match(text)` returns the hits with their evidence."""
 
-    def __init__(self, ruleset: RuleSet, morph: Morphology) -> None:
+    def __init__(self, ruleset: RuleSet, morph: Morphology, *, prefilter: bool = True) -> None:
         self.ruleset = ruleset
         self.version = ruleset.version
         self.morph = morph
@@ -115,6 +116,7 @@ class Matcher:
         self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
         self._skel_cutoff = self._skel_pool.lowest()
         self.rules = [r for r in ruleset.rules if r.enabled]
+        self.prefilter: Prefilter | None = build_prefilter(ruleset, morph) if prefilter else None
 
     # -- compile ---------------------------------------------------------------------
     def _add_term(self, term: Term) -> None:
@@ -210,34 +212,34 @@ class Matcher:
     def analyse(self, text: str) -> Analysis:
         """Find every concept occurrence and every rule hit in a text."""
         norm = normalize(text)
-        tokens = [Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(norm.text)]
-        ends = [m.start() for m in _SENTENCE_END.finditer(norm.text)]
+        ntext = norm.text
+        if self.prefilter is not None and not self.prefilter.may_match(ntext):
+            return Analysis(norm, [], {})
+        tokens = [Token(m.group(), *m.span()) for m in _TOKEN.finditer(ntext)]
+        word_hits = [self.word_hits(tok.text) for tok in tokens]
+        concepts: dict[str, list[Occurrence]] = defaultdict(list)
+        if not any(word_hits):
+            return Analysis(norm, tokens, {})
+        ends = [m.start() for m in _SENTENCE_END.finditer(ntext)]
         sentence: list[int] = []
         k = 0
         for tok in tokens:
             while k < len(ends) and ends[k] < tok.start:
                 k += 1
             sentence.append(k)
-        per_token: list[dict[int, list[_WordHit]]] = []
-        for tok in tokens:
-            d: dict[int, list[_WordHit]] = {}
-            for wh in self.word_hits(tok.text):
-                d.setdefault(wh.term, []).append(wh)
-            per_token.append(d)
-        concepts: dict[str, list[Occurrence]] = defaultdict(list)
-        for i, d in enumerate(per_token):
-            for t, whs in d.items():
-                first = next((w for w in whs if w.pos == 0), None)
-                if first is None:
+        n_tokens = len(tokens)
+        for i, whs in enumerate(word_hits):
+            for first in whs:
+                if first.pos != 0:
                     continue
-                term = self.terms[t]
+                term = self.terms[first.term]
                 n = len(term.words)
                 chain = [first]
                 for k in range(1, n):
                     # A phrase never spans a sentence end ("Вывод: войска …").
-                    if i + k >= len(per_token) or sentence[i + k] != sentence[i]:
+                    if i + k >= n_tokens or sentence[i + k] != sentence[i]:
                         break
-                    nxt = next((w for w in per_token[i + k].get(t, ()) if w.pos == k), None)
+                    nxt = next((w for w in word_hits[i + k] if w.term == first.term and w.pos == k), None)
                     if nxt is None:
                         break
                     chain.append(nxt)
@@ -351,6 +353,8 @@ class _Adder:  # pragma: no cover - typing helper only
     def __call__(self, t: int, j: int, kind: str, lemma: str, score: float = 100.0) -> None: ...
 
 
-def build_matcher(ruleset: RuleSet, morph: Morphology | None = None) -> Matcher:
+def build_matcher(
+    ruleset: RuleSet, morph: Morphology | None = None, *, prefilter: bool = True
+) -> Matcher:
     """Compile a rule set (loading dictionaries unless a Morphology is handed in)."""
-    return Matcher(ruleset, morph or Morphology())
+    return Matcher(ruleset, morph or Morphology(), prefilter=prefilter)

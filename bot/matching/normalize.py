@@ -72,6 +72,20 @@ class Normalized:
         return n, n
 
 
+_FOLD_CACHE: dict[str, str] = {}
+
+
+def _fold_one(ch: str) -> str:
+    """NFKC + casefold + ё→е of one character, cached (a post repeats few characters)."""
+    out = _FOLD_CACHE.get(ch)
+    if out is None:
+        out = unicodedata.normalize("NFKC", ch).casefold().replace("ё", "е")
+        out = "".join(c for c in out if c not in _INVISIBLE and not unicodedata.combining(c))
+        if len(_FOLD_CACHE) < 50_000:
+            _FOLD_CACHE[ch] = out
+    return out
+
+
 def _fold_char_seq(text: str) -> tuple[list[str], list[int], list[int]]:
     """NFKC + casefold + ё→е per character cluster, dropping invisible characters."""
     chars: list[str] = []
@@ -80,6 +94,14 @@ def _fold_char_seq(text: str) -> tuple[list[str], list[int], list[int]]:
     i = 0
     n = len(text)
     while i < n:
+        if i + 1 == n or not unicodedata.combining(text[i + 1]):
+            # The common case: a character without combining marks after it.
+            for ch in _fold_one(text[i]):
+                chars.append(ch)
+                starts.append(i)
+                ends.append(i + 1)
+            i += 1
+            continue
         j = i + 1
         # Keep combining marks with their base so "и\u0306" composes to "й".
         while j < n and unicodedata.combining(text[j]):
