@@ -216,7 +216,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.concepts:
         print("concepts found:", file=out)
         for name, occs in sorted(analysis.concepts.items()):
-            words = ", ".join(sorted({t.surface for o in occs for t in o.terms}))
+            words = ", ".join(sorted({t.surface for o in occs for t in analysis.term_matches(o)}))
             print(f"    {name}: {words}", file=out)
     return 0 if analysis.hits else 1
 

@@ -8,7 +8,9 @@ posts costs little more than tokenising them.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -40,6 +42,25 @@ class Token(NamedTuple):
     end: int
 
 
+class _Tokens(Sequence[Token]):
+    """Words and their start offsets, turned into Token objects only when looked at."""
+
+    def __init__(self, words: list[str], starts: list[int]) -> None:
+        self.words = words
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return Token(self.words[i], self.starts[i], self.starts[i] + len(self.words[i]))
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, _Tokens)) else NotImplemented
+
+
 @dataclass(frozen=True)
 class _WordHit:
     term: int  # index into Matcher.terms
@@ -49,13 +70,22 @@ class _WordHit:
     score: float
 
 
+class _Raw(NamedTuple):
+    """A term match before it is turned into a TermMatch (only hits need that)."""
+
+    term: int
+    first: int
+    last: int
+    chain: tuple[_WordHit, ...]
+
+
 @dataclass(frozen=True)
 class Occurrence:
     """A place where a concept (or a combination) matched: token range + term matches."""
 
     first: int
     last: int
-    terms: tuple[TermMatch, ...]
+    raws: tuple[_Raw, ...]
     s_first: int = 0  # sentence indexes the occurrence spans
     s_last: int = 0
 
@@ -65,10 +95,16 @@ class Analysis:
     """Everything the matcher found in one text, for hits and explanations."""
 
     normalized: Normalized
-    tokens: list[Token]
+    tokens: Sequence[Token]
     concepts: dict[str, list[Occurrence]]
     hits: list[Hit] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)  # rules vetoed by `unless`
+    matcher: "Matcher | None" = None
+
+    def term_matches(self, occ: Occurrence) -> list[TermMatch]:
+        """The term matches of an occurrence, with offsets into the original text."""
+        assert self.matcher is not None
+        return [self.matcher._term_match(r, self.tokens, self.normalized) for r in occ.raws]
 
 
 @dataclass
@@ -215,18 +251,24 @@ class Matcher:
         ntext = norm.text
         if self.prefilter is not None and not self.prefilter.may_match(ntext):
             return Analysis(norm, [], {})
-        tokens = [Token(m.group(), *m.span()) for m in _TOKEN.finditer(ntext)]
-        word_hits = [self.word_hits(tok.text) for tok in tokens]
-        concepts: dict[str, list[Occurrence]] = defaultdict(list)
+        cache = self._word_cache
+        words = _TOKEN.findall(ntext)
+        word_hits = [cache[w] if w in cache else self.word_hits(w) for w in words]
         if not any(word_hits):
-            return Analysis(norm, tokens, {})
+            return Analysis(norm, [], {})
+        # Offsets and sentences only for posts that have candidate words at all.
+        starts = [m.start() for m in _TOKEN.finditer(ntext)]
+        tokens = _Tokens(words, starts)
         ends = [m.start() for m in _SENTENCE_END.finditer(ntext)]
-        sentence: list[int] = []
-        k = 0
-        for tok in tokens:
-            while k < len(ends) and ends[k] < tok.start:
-                k += 1
-            sentence.append(k)
+        sentence_cache: dict[int, int] = {}
+
+        def sentence_of(i: int) -> int:
+            s_i = sentence_cache.get(i)
+            if s_i is None:
+                s_i = sentence_cache[i] = bisect_left(ends, starts[i])
+            return s_i
+
+        concepts: dict[str, list[Occurrence]] = defaultdict(list)
         n_tokens = len(tokens)
         for i, whs in enumerate(word_hits):
             for first in whs:
@@ -237,7 +279,7 @@ class Matcher:
                 chain = [first]
                 for k in range(1, n):
                     # A phrase never spans a sentence end ("Вывод: войска …").
-                    if i + k >= n_tokens or sentence[i + k] != sentence[i]:
+                    if i + k >= n_tokens or sentence_of(i + k) != sentence_of(i):
                         break
                     nxt = next((w for w in word_hits[i + k] if w.term == first.term and w.pos == k), None)
                     if nxt is None:
@@ -245,11 +287,11 @@ class Matcher:
                     chain.append(nxt)
                 if len(chain) != n:
                     continue
-                tm = self._term_match(term, chain, tokens[i], tokens[i + n - 1], norm)
+                raw = _Raw(first.term, i, i + n - 1, tuple(chain))
                 concepts[term.concept].append(
-                    Occurrence(i, i + n - 1, (tm,), sentence[i], sentence[i + n - 1])
+                    Occurrence(i, i + n - 1, (raw,), sentence_of(i), sentence_of(i + n - 1))
                 )
-        analysis = Analysis(norm, tokens, dict(concepts))
+        analysis = Analysis(norm, tokens, dict(concepts), matcher=self)
         for rule in self.rules:
             ok, occs = self._eval(rule.match, analysis.concepts)
             if not ok or not occs:
@@ -257,15 +299,16 @@ class Matcher:
             if rule.unless is not None and self._eval(rule.unless, analysis.concepts)[0]:
                 analysis.suppressed.append(rule.id)
                 continue
-            analysis.hits.append(self._hit(rule, occs))
+            analysis.hits.append(self._hit(rule, occs, tokens, norm))
         return analysis
 
     def match(self, text: str) -> list[Hit]:
         """The rule hits for a text (empty when nothing matches)."""
         return self.analyse(text).hits
 
-    def _term_match(self, term: Term, chain: list[_WordHit], a: Token, b: Token, norm: Normalized) -> TermMatch:
-        start, end = norm.to_original(a.start, b.end)
+    def _term_match(self, raw: _Raw, tokens: Sequence[Token], norm: Normalized) -> TermMatch:
+        term, chain = self.terms[raw.term], raw.chain
+        start, end = norm.to_original(tokens[raw.first].start, tokens[raw.last].end)
         weakest = min(chain, key=lambda w: w.score)
         kind = weakest.kind if weakest.score < 100 else ("lemma" if any(w.kind == "lemma" for w in chain) else chain[0].kind)
         return TermMatch(
@@ -317,20 +360,19 @@ class Matcher:
                     key = (min(a.first, b.first), max(a.last, b.last))
                     if key not in merged and len(merged) < _MAX_OCCURRENCES:
                         merged[key] = Occurrence(
-                            key[0], key[1], a.terms + b.terms,
+                            key[0], key[1], a.raws + b.raws,
                             min(a.s_first, b.s_first), max(a.s_last, b.s_last),
                         )
         return bool(merged), list(merged.values())
 
-    def _hit(self, rule: Rule, occs: list[Occurrence]) -> Hit:
-        seen: set[tuple[int, int, str, str]] = set()
+    def _hit(self, rule: Rule, occs: list[Occurrence], tokens: Sequence[Token], norm: Normalized) -> Hit:
+        seen: set[_Raw] = set()
         terms: list[TermMatch] = []
         for occ in occs:
-            for tm in occ.terms:
-                key = (tm.start, tm.end, tm.concept, tm.term)
-                if key not in seen:
-                    seen.add(key)
-                    terms.append(tm)
+            for raw in occ.raws:
+                if raw not in seen:
+                    seen.add(raw)
+                    terms.append(self._term_match(raw, tokens, norm))
         terms.sort(key=lambda tm: (tm.start, tm.end))
         return Hit(rule.id, rule.topic, rule.severity, rule.route, tuple(terms), rule.description)
 
