@@ -28,8 +28,9 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
 # Sentence ends for NEAR: . ! ? … ; : followed by space, line breaks and list bullets.
 _SENTENCE_END = re.compile(r"[.!?…;:]+(?=\s|$)|\n|[•▪◾●►➖]")
 _MIN_FUZZY_LEN = 5
-_EN_FUZZY_FLOOR = 90.0  # no English dictionary: be stricter so "evaluated" ≠ "evacuated"
+_EN_FUZZY_FLOOR = 94.0  # no English dictionary: be strict so "russian" ≠ "russia"
 _EN_FUZZY_MIN_LEN = 7
+_TRANSLIT_FLOOR = 92.0
 _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
 
@@ -150,7 +151,8 @@ class Matcher:
         self._prefix_lengths = sorted(self._prefix_index)
         self._cyr_cutoff = self._cyr_pool.lowest()
         self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
-        self._skel_cutoff = self._skel_pool.lowest()
+        # English words that look like romanised Russian ("sirens" ~ сирены) need a close call.
+        self._skel_cutoff = max(self._skel_pool.lowest(), _TRANSLIT_FLOOR)
         self.rules = [r for r in ruleset.rules if r.enabled]
         self.prefilter: Prefilter | None = build_prefilter(ruleset, morph) if prefilter else None
 
