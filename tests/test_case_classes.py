@@ -1,0 +1,79 @@
+"""Every class of case in every language, against the shipped rules.
+
+Complements tests/test_matcher.py (mostly Russian) with the Ukrainian and English
+versions of each evasion and hard-negative family.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.matching import Matcher, Morphology, build_matcher
+from bot.rules import load_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+W = frozenset({"withdrawal"})
+E = frozenset({"evacuation"})
+NONE: frozenset[str] = frozenset()
+ZW = "\u200b"
+
+
+@pytest.fixture(scope="module")
+def shipped(morph: Morphology) -> Matcher:
+    return build_matcher(load_rules(ROOT / "config" / "rules.yaml"), morph)
+
+
+CASES = [
+    # inflection and aspect pairs
+    ("uk-inflection-perfective", "Росія вивела війська з Сирії.", W),
+    ("uk-inflection-imperfective", "Росія виводить війська з Сирії.", W),
+    ("en-inflection-past", "The army withdrew its last units from the base.", W),
+    # typos
+    ("uk-typo", "Почалося виведеня військ із Сирії.", W),
+    ("en-typo", "There will be no full withdrawl of troops from Syria.", W),
+    # transliteration (Russian written in Latin letters)
+    ("ru-translit-evac", "Na Hmeimime idet evakuatsiya, nashi uhodyat.", E | W),
+    # homoglyphs: Latin letters inside Cyrillic words, Cyrillic inside Latin
+    ("uk-homoglyph", "Оголосили евакуацiю жителів прикордоння через обстріли.", E),
+    ("en-homoglyph", "Embassy staff evacu\u0430ted from Khartoum as fighting spread.", E),
+    # zero-width characters inside words
+    ("uk-zero-width", f"Окупанти ви{ZW}водять війська з правого берега.", W),
+    ("en-zero-width", f"US troops with{ZW}draw from Niger this summer.", W),
+    # spaced-out letters
+    ("uk-spaced", "Оголошено е в а к у а ц і ю мешканців через обстріли.", E),
+    ("en-spaced", "E V A C U A T I O N of embassy staff from Khartoum has begun.", E),
+    # words hyphenated across a line break
+    ("uk-hyphenation", "Окупанти ви-\nводять війська з Херсонщини.", W),
+    ("en-hyphenation", "US troops with-\ndraw from Niger.", W),
+    # denials are still withdrawal
+    ("uk-denial", "Жодного виведення військ із Сирії немає, бази працюють.", W),
+    ("en-denial", "Moscow denies any withdrawal of troops from Syria.", W),
+    # proximity: NEAR stays in one sentence
+    ("ru-proximity-split", "Вывод очевиден. Войска остаются на позициях до весны.", NONE),
+    ("uk-proximity-split", "Висновок: війська залишаються на позиціях.", NONE),
+    # hard negatives, Ukrainian and English
+    ("uk-money", "Виведення коштів з картки затримали на два дні.", NONE),
+    ("uk-conclusion", "Висновок простий: не тримайте всі гроші на одній картці.", NONE),
+    ("uk-died", "Пішов з життя ветеран, доброволець 2014 року.", NONE),
+    ("uk-tow-truck", "Евакуатори забирають авто з узбіч у Києві.", NONE),
+    ("uk-entering", "Українські військові заходять у звільнені села.", NONE),
+    ("uk-trains-depart", "Поїзди західного напрямку відходять із затримкою.", NONE),
+    ("en-leaving-platform", "I'm leaving X for good; maps will be on Bluesky.", NONE),
+    ("en-business-exit", "Carlsberg is leaving the Russian market after selling Baltika.", NONE),
+    ("en-hurricane", "Mandatory evacuation orders now cover parts of Tampa Bay.", NONE),
+    ("en-aid-package", "New drawdown package: $425M of missiles and Bradleys for Ukraine.", NONE),
+    ("en-advance", "Ukrainian units pushed 10 km past the border near Sudzha.", NONE),
+    ("en-resupply", "An Il-76 flew Chkalovsky to Hmeimim again: the usual resupply run.", NONE),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_case_class(shipped: Matcher, name: str, text: str, expected: frozenset[str]) -> None:
+    hits = shipped.match(text)
+    got = frozenset(h.topic for h in hits)
+    assert got == expected, [(h.rule_id, [t.surface for t in h.terms]) for h in hits]
+    for hit in hits:  # every highlighted span is a piece of the post as written
+        for tm in hit.terms:
+            assert text[tm.start : tm.end] == tm.surface
