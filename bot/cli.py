@@ -254,6 +254,19 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return asyncio.run(run_demo(args, out, err))
 
 
+def cmd_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Benchmark the matcher against an Aho-Corasick ceiling and a fuzzy floor (no assertions)."""
+    from bot.bench.run import main_json, run_bench
+
+    if _load_ruleset(args.rules, err) is None:
+        return 2
+    result = run_bench(posts=args.posts, sample_floor=args.floor_sample, scan_posts=args.scan_posts,
+                       rules_path=args.rules, out=err if args.json else out, progress=err)
+    if args.json:
+        print(main_json(result), file=out)
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree for every subcommand."""
@@ -309,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules_arg(p)
     p.add_argument("--concepts", action="store_true", help="also list every concept found")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("bench", help="benchmark: posts/s vs an Aho-Corasick ceiling and a fuzzy floor",
+                       description="Time the matcher on generated posts (shipped and a large generated "
+                       "rule set) against pyahocorasick (ceiling) and rapidfuzz partial_ratio per term "
+                       "(floor); start-up, RSS, optional timed `scan`. Prints a table.")
+    p.add_argument("--posts", type=int, default=20000, metavar="N", help="generated posts to time (default 20000)")
+    p.add_argument("--floor-sample", type=int, default=150, metavar="N", help="posts for the slow floor (default 150)")
+    p.add_argument("--scan-posts", type=int, default=0, metavar="N", help="also time `milwatch scan` of N posts")
+    rules_arg(p)
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON (the table goes to stderr)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
