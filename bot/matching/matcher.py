@@ -25,12 +25,14 @@ from bot.matching.translit import cyrillic_skeleton, skeleton
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
+# Links and @mentions are addresses, not words ("@severnyi_veter" is no "сверни").
+_ADDRESS = re.compile(r"(?:https?://|t\.me/|www\.)\S+|@\w+")
 # Sentence ends for NEAR: . ! ? … ; : followed by space, line breaks and list bullets.
 _SENTENCE_END = re.compile(r"[.!?…;:]+(?=\s|$)|\n|[•▪◾●►➖]")
 _MIN_FUZZY_LEN = 5
 _EN_FUZZY_FLOOR = 94.0  # no English dictionary: be strict so "russian" ≠ "russia"
 _EN_FUZZY_MIN_LEN = 7
-_TRANSLIT_FLOOR = 92.0
+_TRANSLIT_FLOOR = 95.0
 _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
 
@@ -124,8 +126,32 @@ class _FuzzyPool:
             self.entries.append([])
         self.entries[i].append((term, pos, threshold))
 
+    _buckets: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    _candidates: dict[tuple[str, int], tuple[list[str], list[int]]] = field(default_factory=dict)
+
     def lowest(self) -> float:
         return min((t for e in self.entries for _, _, t in e), default=101.0)
+
+    def candidates(self, probe: str, cutoff: float) -> tuple[list[str], list[int]]:
+        """Forms that can reach `cutoff` against probe: same first letter, close length.
+
+        fuzz.ratio ≥ r needs the shorter string to be at least r/(200-r) of the longer
+        one, so other lengths cannot qualify; a typo in the very first letter is rare
+        enough to trade for comparing against a few dozen forms instead of thousands.
+        """
+        key = (probe[0], len(probe))
+        found = self._candidates.get(key)
+        if found is not None:
+            return found
+        if not self._buckets:
+            for i, form in enumerate(self.forms):
+                self._buckets.setdefault((form[0], len(form)), []).append(i)
+        k = cutoff / (200 - cutoff)
+        lo, hi = int(len(probe) * k), int(len(probe) / k) + 1
+        idx = [i for n in range(lo, hi + 1) for i in self._buckets.get((probe[0], n), ())]
+        found = ([self.forms[i] for i in idx], idx)
+        self._candidates[key] = found
+        return found
 
 
 class Matcher:
@@ -239,10 +265,13 @@ class Matcher:
 
     @staticmethod
     def _fuzzy(word: str, probe: str, pool: _FuzzyPool, cutoff: float, kind: str, add: "_Adder") -> None:
-        if not pool.forms or cutoff > 100:
+        if not pool.forms or cutoff > 100 or not probe:
             return
-        for form, score, idx in process.extract(probe, pool.forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3):
-            for t, j, threshold in pool.entries[idx]:
+        forms, index = pool.candidates(probe, cutoff)
+        if not forms:
+            return
+        for form, score, k in process.extract(probe, forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3):
+            for t, j, threshold in pool.entries[index[k]]:
                 if score >= max(threshold, cutoff):
                     add(t, j, kind, form, round(float(score), 1))
 
@@ -253,6 +282,9 @@ class Matcher:
         ntext = norm.text
         if self.prefilter is not None and not self.prefilter.may_match(ntext):
             return Analysis(norm, [], {})
+        if "@" in ntext or "/" in ntext or "www." in ntext:
+            # Same length, so offsets stay valid.
+            ntext = _ADDRESS.sub(lambda m: " " * len(m.group()), ntext)
         cache = self._word_cache
         words = _TOKEN.findall(ntext)
         word_hits = [cache[w] if w in cache else self.word_hits(w) for w in words]
