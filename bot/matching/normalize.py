@@ -41,10 +41,55 @@ _SPACED = re.compile(
 # A word broken by a hyphen at the end of a line: "покину-\nли".
 _LINE_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 # Stress marks and other combining diacritics (вы́вод) split words unless removed.
-_COMBINING = "[\u0300-\u036f\u0483-\u0489]"
-_NEEDS_SLOW = re.compile(
-    "|".join((_INVISIBLE_RE.pattern, _COMBINING, _SPACED.pattern, _LINE_HYPHEN.pattern))
+_COMBINING_OR_INVISIBLE = re.compile(
+    "[\u0300-\u036f\u0483-\u0489" + "".join(sorted(_INVISIBLE)) + "]"
 )
+# Cheap pre-checks (a literal-led search or a C-level translate) so that ordinary posts
+# never run the patterns above, whose per-position look-arounds cost ~25 µs a post.
+_HYPHEN_NEWLINE = re.compile(r"[-\u2010\u2011][ \t]*\r?\n")
+_ANY_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LATIN_RUN = re.compile("[a-z]+")
+_SPACED_BY_SPACES = re.compile(r" \S \S \S(?: |$)|^\S \S \S \S")
+_SPACED_BY_MARKS = re.compile(r"[.\-_*]\w[.\-_*]\w[.\-_*]")
+
+
+def _has_seam(folded: str) -> bool:
+    """True when some Cyrillic letter touches a Latin one (a mixed-script word)."""
+    if not _ANY_CYRILLIC.search(folded):
+        return False
+    n = len(folded)
+    for m in _LATIN_RUN.finditer(folded):
+        i, j = m.span()
+        if (i and "\u0400" <= folded[i - 1] <= "\u04ff") or (j < n and "\u0400" <= folded[j] <= "\u04ff"):
+            return True
+    return False
+
+
+def _maybe_spaced(text: str) -> bool:
+    """True when the text may hold spaced-out letters ("э в а к у", "в-ы-в-о-д")."""
+    return bool(_SPACED_BY_SPACES.search(text) or _SPACED_BY_MARKS.search(text))
+
+
+# Characters whose NFKC form can differ in a way that matters for words: everything
+# outside Latin, Cyrillic, general punctuation/symbols, emoji and variation selectors
+# (there NFKC only rewrites "‼" or "…", which never touches a word).
+_NFKC_RELEVANT = re.compile(
+    "[^\u0000-\u024f\u0400-\u04ff\u2000-\u2bff\u3000-\u303f\ufe00-\ufe0f\U0001f000-\U0001faff]"
+)
+
+
+def _nfkc_is_moot(text: str) -> bool:
+    """True when NFKC would change nothing that can be part of a word."""
+    return not _NFKC_RELEVANT.search(text) or unicodedata.is_normalized("NFKC", text)
+
+
+def _needs_slow(folded: str) -> bool:
+    """Whether anything beyond case folding is needed."""
+    return bool(
+        _COMBINING_OR_INVISIBLE.search(folded)
+        or _HYPHEN_NEWLINE.search(folded)
+        or _maybe_spaced(folded)
+    )
 
 
 @dataclass(frozen=True)
@@ -139,28 +184,31 @@ def normalize(text: str) -> Normalized:
     folded = text.casefold()
     fast = (
         len(folded) == len(text)
-        and unicodedata.is_normalized("NFKC", text)
-        and not _NEEDS_SLOW.search(folded)
-        and not _SCRIPT_SEAM.search(folded)
+        and _nfkc_is_moot(text)
+        and not _needs_slow(folded)
+        and not _has_seam(folded)
     )
     if fast:
         # Same length and no structural change: offsets are the identity.
         return Normalized(folded.replace("ё", "е"), text, None, None)
 
-    if len(folded) == len(text) and unicodedata.is_normalized("NFKC", text):
+    if len(folded) == len(text) and _nfkc_is_moot(text):
         # Case folding kept every character in place: only drop invisible ones.
-        starts, ends, kept = [], [], []
-        for i, ch in enumerate(folded):
-            if ch in _INVISIBLE:
-                continue
-            if unicodedata.combining(ch):
-                if ends:
-                    ends[-1] = i + 1  # the mark belongs to the letter before it
-                continue
-            kept.append(ch)
-            starts.append(i)
-            ends.append(i + 1)
-        s = "".join(kept).replace("ё", "е")
+        # Only invisible characters and marks go: copy the runs between them whole.
+        starts, ends, parts = [], [], []
+        pos = 0
+        for m in _COMBINING_OR_INVISIBLE.finditer(folded):
+            i = m.start()
+            parts.append(folded[pos:i])
+            starts.extend(range(pos, i))
+            ends.extend(range(pos + 1, i + 1))
+            if unicodedata.combining(folded[i]) and ends:
+                ends[-1] = i + 1  # the mark belongs to the letter before it
+            pos = i + 1
+        parts.append(folded[pos:])
+        starts.extend(range(pos, len(folded)))
+        ends.extend(range(pos + 1, len(folded) + 1))
+        s = "".join(parts).replace("ё", "е")
     else:
         chars, starts, ends = _fold_char_seq(text)
         s = "".join(chars)
@@ -195,8 +243,10 @@ def normalize(text: str) -> Normalized:
         s = "".join(out)
         starts, ends = new_starts, new_ends
 
-    apply(_LINE_HYPHEN, lambda m: "")
-    apply(_SPACED, lambda m: "".join(ch for ch in m.group(0) if ch.isalpha()))
-    if _SCRIPT_SEAM.search(s):
+    if _HYPHEN_NEWLINE.search(s):
+        apply(_LINE_HYPHEN, lambda m: "")
+    if _maybe_spaced(s):
+        apply(_SPACED, lambda m: "".join(ch for ch in m.group(0) if ch.isalpha()))
+    if _has_seam(s):
         apply(_LETTERS, lambda m: _fold_homoglyphs(m.group(0)) if _SCRIPT_SEAM.search(m.group(0)) else m.group(0))
     return Normalized(s, text, tuple(starts), tuple(ends))
