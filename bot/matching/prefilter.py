@@ -3,8 +3,8 @@
 Every rule needs at least one word of some "anchor" concept (for `a NEAR b` either side,
 for `a OR b` both, for `a AND NOT b` the a). The prefilter holds short literals that
 any occurrence of an anchor term must contain: the stem shared by all the term's word
-forms, cut to its first letters so that typos further in do not break it, plus, for long
-stems, a second disjoint chunk (one typo cannot break both), and the romanisation.
+forms, cut to its first letters so that typos further in do not break it, and its
+romanisation.
 Typos inside the first letters of short stems can still make a post skip the analysis:
 `milwatch bench` reports how many hits the prefilter loses on its corpus. A post containing none of them
 cannot produce a hit, so it skips tokenising, lemmatising and rule evaluation.
@@ -38,6 +38,7 @@ def _head(stem: str) -> str:
 def term_literals(term: Term, morph: Morphology) -> set[str] | None:
     """Literals one of which any match of the term contains; None if none can be given."""
     best: set[str] | None = None
+    best_key: tuple[int, int] = (0, 0)
     for spec in term.words:
         if spec.kind == "tag":
             continue  # "<place>" has no literal; another word of a phrase may
@@ -52,18 +53,16 @@ def term_literals(term: Term, morph: Morphology) -> set[str] | None:
             else:
                 lits = {_head(stem)}
                 fuzzy = spec.fuzzy is not None or spec.max_edits is not None
-                if fuzzy and len(stem) >= 2 * _MIN_LITERAL:
-                    # A second, disjoint chunk: one typo cannot break both.
-                    lits.add(stem[_MIN_LITERAL : 2 * _MIN_LITERAL])
                 if fuzzy and len(stem) >= _HEAD and not stem.isascii():
                     # Romanised posts ("evakuatsiya", "Hmeimim") must still pass the filter.
                     latin = to_latin(stem)
                     lits.update({_head(latin), _head(latin.replace("kh", "h"))})
         lits = {w for w in lits if w}
-        # In a phrase, the word whose literals are longest (then fewest) is the most
-        # selective anchor: "перегруппировке" rather than "о".
-        if best is None or (min(map(len, lits)), -len(lits)) > (min(map(len, best)), -len(best)):
-            best = lits
+        # In a phrase, the longest word is the most selective anchor ("развертывания"
+        # rather than "районы"); its literal is cut, so judge by the word itself.
+        key = (len(spec.text), -len(lits))
+        if best is None or key > best_key:
+            best, best_key = lits, key
     return best
 
 
@@ -101,9 +100,10 @@ def _anchors(expr: Expr, lits: dict[str, set[str] | None]) -> set[str] | None:
         options = [a for side in sides if (a := _anchors(side, lits)) is not None]
     if not options:
         return None
-    # Any one required operand will do: take the one that lets the fewest posts through,
-    # judged by its shortest literal ("мы" is everywhere), then by how many it has.
-    return min(options, key=lambda s: (-min(map(len, s), default=0), len(s)))
+    # Any one required operand will do: take the one that lets the fewest posts through.
+    # A literal of n letters turns up by chance roughly 30**-n of the time, so short
+    # ones ("мы", "out") dominate the estimate.
+    return min(options, key=lambda s: sum(30.0 ** -len(lit) for lit in s))
 
 
 class Prefilter:
