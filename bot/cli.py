@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -13,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.domain import Hit, Post
 from bot.matching.matcher import Matcher
 from bot.rules.model import RulesError, RuleSet
 
@@ -79,40 +77,6 @@ class Progress:
             self.stream.flush()
 
 
-def hit_to_json(hit: Hit) -> dict[str, object]:
-    """The JSON form of a hit: rule, topic, severity, terms, spans and the evidence."""
-    return {
-        "rule": hit.rule_id,
-        "topic": hit.topic,
-        "severity": hit.severity.value,
-        "terms": hit.words,
-        "spans": [list(s) for s in hit.spans],
-        "matches": [
-            {
-                "concept": t.concept,
-                "term": t.term,
-                "text": t.surface,
-                "lemma": t.lemma,
-                "kind": t.kind,
-                "score": t.score,
-                "span": [t.start, t.end],
-            }
-            for t in hit.terms
-        ],
-    }
-
-
-def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
-    """One scan output line."""
-    return {
-        "id": post.msg_id,
-        "channel": post.channel,
-        "date": post.date.isoformat(),
-        "topics": sorted({h.topic for h in hits}),
-        "hits": [hit_to_json(h) for h in hits],
-    }
-
-
 # -- commands ----------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Validate a rules file; every problem as FILE:LINE:COL: message."""
@@ -130,7 +94,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Scan a JSONL file or Telegram Desktop export and print the posts that match."""
-    from bot.alerts.card import build_card, render_text
+    from bot.scan import ScanOptions, default_jobs, scan_posts
     from bot.sources import SourceProblem, count_hint, iter_posts
 
     ruleset = _load_ruleset(args.rules, err)
@@ -146,56 +110,41 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         problems.append(problem)
         print(f"warning: {problem}", file=err)
 
-    progress = Progress(count_hint(args.path), err, args.progress or err.isatty())
-    color = args.color or (out.isatty() and not args.no_color)
+    total = count_hint(args.path)
+    progress = Progress(total, err, args.progress or err.isatty())
+    options = ScanOptions(
+        format=args.format, all=args.all, color=args.color or (out.isatty() and not args.no_color)
+    )
+    # Workers only pay off once there is enough to share out.
+    jobs = args.jobs if args.jobs is not None else (default_jobs() if total > 5000 else 1)
     started = time.monotonic()
     n_posts = n_hit_posts = n_hits = 0
     write = out.write
-    for post in iter_posts(args.path, report):
+    for post, result in scan_posts(iter_posts(args.path, report), matcher, options, jobs):
         n_posts += 1
-        try:
-            hits = matcher.match(post.text)
-        except Exception:  # noqa: BLE001
-            # One error boundary per post: a post that breaks the matcher is reported,
-            # and the retro-hunt goes on with the next one.
-            logger.exception("matching failed for %s/%s", post.channel, post.msg_id)
-            report(SourceProblem(str(args.path), None, f"post {post.channel}/{post.msg_id}: matcher error"))
-            continue
-        if hits:
+        if result.error:
+            report(SourceProblem(str(args.path), None, result.error))
+        if result.hits:
             n_hit_posts += 1
-            n_hits += len(hits)
-        if args.format == "jsonl":
-            if hits or args.all:
-                write(json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n")
-        elif hits:
-            for hit in hits:
-                write(render_text(build_card(post, hit), color=color) + "\n")
-                write(_explain_terms(hit) + "\n\n")
-        elif args.all:
-            write(f"@{post.channel}/{post.msg_id} {post.date.isoformat()}: no hits\n")
+            n_hits += result.hits
+        if result.output:
+            write(result.output)
         progress.update(n_posts)
     progress.close()
     elapsed = time.monotonic() - started
     rate = n_posts / elapsed if elapsed > 0 else 0.0
     print(
-        f"scanned {n_posts:,} posts in {elapsed:.1f}s ({rate:,.0f} posts/s): "
+        f"scanned {n_posts:,} posts in {elapsed:.1f}s ({rate:,.0f} posts/s, {jobs} process(es)): "
         f"{n_hit_posts:,} with hits, {n_hits:,} hits, {len(problems)} problem(s)",
         file=err,
     )
     return 0
 
 
-def _explain_terms(hit: Hit) -> str:
-    lines = []
-    for t in hit.terms:
-        how = t.kind if t.score >= 100 else f"{t.kind} {t.score:.0f}%"
-        form = f" → {t.lemma}" if t.lemma and t.lemma != t.surface.lower() else ""
-        lines.append(f"    {t.concept}: {t.surface!r}{form} ({how}; term {t.term!r}) at {t.start}-{t.end}")
-    return "\n".join(lines)
-
-
 def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Explain why a text does or does not match."""
+    from bot.scan import explain_terms
+
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
         return 2
@@ -210,7 +159,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"HIT {hit.rule_id} → {hit.topic} ({hit.severity.value}, route {hit.route})", file=out)
         if hit.description:
             print(f"    {hit.description}", file=out)
-        print(_explain_terms(hit), file=out)
+        print(explain_terms(hit), file=out)
     for rule_id in analysis.suppressed:
         print(f"vetoed by 'unless': {rule_id}", file=out)
     if args.concepts:
@@ -301,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     p.add_argument("--color", action="store_true", help="force coloured highlights")
     p.add_argument("--no-color", action="store_true", help="never colour")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes (default: one per core for files over 5,000 posts)")
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("eval", help="precision/recall/F1 on a labelled JSONL file",

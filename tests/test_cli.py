@@ -371,3 +371,20 @@ def test_python_m_bot_help() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: milwatch")
     assert "explain" in proc.stdout
+
+
+def test_scan_with_worker_processes_prints_the_same_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--jobs 2 forks workers; output order and content must not change."""
+    rows = [
+        {"id": str(i), "channel": "c_demo", "date": "2024-12-10T08:00:00Z",
+         "text": ("Начался вывод войск из Сирии." if i % 3 == 0 else "Погода: снег и ветер.") + f" #{i}"}
+        for i in range(300)
+    ]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    outputs = []
+    for jobs in ("1", "2"):
+        assert main(["scan", str(path), "--format", "jsonl", "--jobs", jobs]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert [json.loads(line)["id"] for line in outputs[0].splitlines()] == [str(i) for i in range(0, 300, 3)]

@@ -1,0 +1,152 @@
+"""Retro-hunt: match a stream of posts and render what matched, on one or more cores."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from bot.alerts.card import build_card, render_text
+from bot.domain import Hit, Post
+from bot.matching import Matcher
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How to render each post."""
+
+    format: str = "text"  # "text" or "jsonl"
+    all: bool = False  # also posts without hits
+    color: bool = False
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One post's outcome: how many hits, what to print, or the error that stopped it."""
+
+    hits: int
+    output: str
+    error: str | None = None
+
+
+def hit_to_json(hit: Hit) -> dict[str, object]:
+    """The JSON form of a hit: rule, topic, severity, terms, spans and the evidence."""
+    return {
+        "rule": hit.rule_id,
+        "topic": hit.topic,
+        "severity": hit.severity.value,
+        "terms": hit.words,
+        "spans": [list(s) for s in hit.spans],
+        "matches": [
+            {
+                "concept": t.concept,
+                "term": t.term,
+                "text": t.surface,
+                "lemma": t.lemma,
+                "kind": t.kind,
+                "score": t.score,
+                "span": [t.start, t.end],
+            }
+            for t in hit.terms
+        ],
+    }
+
+
+def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
+    """One `scan --format jsonl` output line."""
+    return {
+        "id": post.msg_id,
+        "channel": post.channel,
+        "date": post.date.isoformat(),
+        "topics": sorted({h.topic for h in hits}),
+        "hits": [hit_to_json(h) for h in hits],
+    }
+
+
+def explain_terms(hit: Hit) -> str:
+    """One line per matched word: concept, word as written, form, how it matched, where."""
+    lines = []
+    for t in hit.terms:
+        how = t.kind if t.score >= 100 else f"{t.kind} {t.score:.0f}%"
+        form = f" → {t.lemma}" if t.lemma and t.lemma != t.surface.lower() else ""
+        lines.append(f"    {t.concept}: {t.surface!r}{form} ({how}; term {t.term!r}) at {t.start}-{t.end}")
+    return "\n".join(lines)
+
+
+def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
+    """Match and render one post; an exception becomes an error result, never a crash."""
+    try:
+        hits = matcher.match(post.text)
+    except Exception as exc:  # noqa: BLE001
+        # One error boundary per post: a retro-hunt over millions of posts must not
+        # die on one odd text; the post is reported and the scan goes on.
+        logger.exception("matching failed for %s/%s", post.channel, post.msg_id)
+        return ScanResult(0, "", f"post {post.channel}/{post.msg_id}: matcher error: {exc}")
+    if options.format == "jsonl":
+        out = json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n" if hits or options.all else ""
+    elif hits:
+        out = "".join(
+            render_text(build_card(post, hit), color=options.color) + "\n" + explain_terms(hit) + "\n\n"
+            for hit in hits
+        )
+    elif options.all:
+        out = f"@{post.channel}/{post.msg_id} {post.date.isoformat()}: no hits\n"
+    else:
+        out = ""
+    return ScanResult(len(hits), out)
+
+
+# Set in the parent before forking, so workers share the compiled matcher (copy-on-write)
+# instead of each loading dictionaries and compiling rules again.
+_WORKER: tuple[Matcher, ScanOptions] | None = None
+
+
+def _work(post: Post) -> ScanResult:
+    assert _WORKER is not None
+    return scan_one(_WORKER[0], post, _WORKER[1])
+
+
+def default_jobs() -> int:
+    """Worker processes to use: one per available core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def scan_posts(
+    posts: Iterable[Post], matcher: Matcher, options: ScanOptions, jobs: int = 1
+) -> Iterator[tuple[Post, ScanResult]]:
+    """Results in input order; with jobs > 1 the matching runs in forked workers."""
+    global _WORKER
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for post in posts:
+            yield post, scan_one(matcher, post, options)
+        return
+    _WORKER = (matcher, options)
+    ctx = multiprocessing.get_context("fork")
+    buffered: deque[Post] = deque()
+
+    def feed() -> Iterator[Post]:
+        for post in posts:
+            buffered.append(post)
+            yield post
+
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork() in a process with threads; the pool forks
+            # before it starts any thread of its own, and the matcher holds no locks.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = ctx.Pool(jobs)
+        with pool:
+            for result in pool.imap(_work, feed(), chunksize=64):
+                yield buffered.popleft(), result
+    finally:
+        _WORKER = None
