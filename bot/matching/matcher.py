@@ -180,6 +180,8 @@ class Matcher:
         # English words that look like romanised Russian ("sirens" ~ сирены) need a close call.
         self._skel_cutoff = max(self._skel_pool.lowest(), _TRANSLIT_FLOOR)
         self.rules = [r for r in ruleset.rules if r.enabled]
+        # Per rule, concepts one of which must occur: most rules are skipped by a set test.
+        self._rule_anchors = [_anchor_names(r.match) for r in self.rules]
         self.prefilter: Prefilter | None = build_prefilter(ruleset, morph) if prefilter else None
 
     # -- compile ---------------------------------------------------------------------
@@ -326,7 +328,10 @@ class Matcher:
                     Occurrence(i, i + n - 1, (raw,), sentence_of(i), sentence_of(i + n - 1))
                 )
         analysis = Analysis(norm, tokens, dict(concepts), matcher=self)
-        for rule in self.rules:
+        present = analysis.concepts.keys()
+        for rule, anchors in zip(self.rules, self._rule_anchors):
+            if anchors is not None and anchors.isdisjoint(present):
+                continue
             ok, occs = self._eval(rule.match, analysis.concepts)
             if not ok or not occs:
                 continue
@@ -409,6 +414,25 @@ class Matcher:
                     terms.append(self._term_match(raw, tokens, norm))
         terms.sort(key=lambda tm: (tm.start, tm.end))
         return Hit(rule.id, rule.topic, rule.severity, rule.route, tuple(terms), rule.description)
+
+
+def _anchor_names(expr: Expr) -> frozenset[str] | None:
+    """Concept names one of which must occur for expr to hold; None when unknown."""
+    if isinstance(expr, Ref):
+        return frozenset({expr.name})
+    if isinstance(expr, Not):
+        return None
+    if isinstance(expr, Or):
+        parts = [_anchor_names(op) for op in expr.operands]
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+    if isinstance(expr, And):
+        options = [a for op in expr.operands if (a := _anchor_names(op)) is not None]
+    else:
+        sides = [expr.left] if expr.negated else [expr.left, expr.right]
+        options = [a for side in sides if (a := _anchor_names(side)) is not None]
+    return min(options, key=len) if options else None
 
 
 def _close(a: Occurrence, b: Occurrence, near: Near) -> bool:
