@@ -82,8 +82,7 @@ class _Raw(NamedTuple):
     chain: tuple[_WordHit, ...]
 
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):
     """A place where a concept (or a combination) matched: token range + term matches."""
 
     first: int
@@ -180,6 +179,8 @@ class Matcher:
         # English words that look like romanised Russian ("sirens" ~ сирены) need a close call.
         self._skel_cutoff = max(self._skel_pool.lowest(), _TRANSLIT_FLOOR)
         self.rules = [r for r in ruleset.rules if r.enabled]
+        self._term_len = [len(term.words) for term in self.terms]
+        self._term_concept = [term.concept for term in self.terms]
         # Per rule, concepts one of which must occur: most rules are skipped by a set test.
         self._rule_anchors = [_anchor_names(r.match) for r in self.rules]
         self.prefilter: Prefilter | None = build_prefilter(ruleset, morph) if prefilter else None
@@ -296,37 +297,33 @@ class Matcher:
         starts = [m.start() for m in _TOKEN.finditer(ntext)]
         tokens = _Tokens(words, starts)
         ends = [m.start() for m in _SENTENCE_END.finditer(ntext)]
-        sentence_cache: dict[int, int] = {}
-
-        def sentence_of(i: int) -> int:
-            s_i = sentence_cache.get(i)
-            if s_i is None:
-                s_i = sentence_cache[i] = bisect_left(ends, starts[i])
-            return s_i
-
+        hit_idx = [i for i, whs in enumerate(word_hits) if whs]
+        # Sentence of every token with candidates (phrase words all have candidates).
+        sent = {i: bisect_left(ends, starts[i]) for i in hit_idx}
+        term_len, term_concept = self._term_len, self._term_concept
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
-        n_tokens = len(tokens)
-        for i, whs in enumerate(word_hits):
-            for first in whs:
-                if first.pos != 0:
+        for i in hit_idx:
+            si = sent[i]
+            for first in word_hits[i]:
+                if first.pos:
                     continue
-                term = self.terms[first.term]
-                n = len(term.words)
+                t = first.term
+                n = term_len[t]
+                if n == 1:
+                    concepts[term_concept[t]].append(Occurrence(i, i, (_Raw(t, i, i, (first,)),), si, si))
+                    continue
                 chain = [first]
                 for k in range(1, n):
                     # A phrase never spans a sentence end ("Вывод: войска …").
-                    if i + k >= n_tokens or sentence_of(i + k) != sentence_of(i):
+                    if sent.get(i + k) != si:
                         break
-                    nxt = next((w for w in word_hits[i + k] if w.term == first.term and w.pos == k), None)
+                    nxt = next((w for w in word_hits[i + k] if w.term == t and w.pos == k), None)
                     if nxt is None:
                         break
                     chain.append(nxt)
-                if len(chain) != n:
-                    continue
-                raw = _Raw(first.term, i, i + n - 1, tuple(chain))
-                concepts[term.concept].append(
-                    Occurrence(i, i + n - 1, (raw,), sentence_of(i), sentence_of(i + n - 1))
-                )
+                if len(chain) == n:
+                    last = i + n - 1
+                    concepts[term_concept[t]].append(Occurrence(i, last, (_Raw(t, i, last, tuple(chain)),), si, si))
         analysis = Analysis(norm, tokens, dict(concepts), matcher=self)
         present = analysis.concepts.keys()
         for rule, anchors in zip(self.rules, self._rule_anchors):
