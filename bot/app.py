@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +32,40 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class RuleReload:
+    """What a reload did: the new version and a one-line diff, or the problems."""
+
+    ok: bool
+    version: str
+    summary: str = ""
+    problems: list[str] | None = None
+
+
+def diff_summary(old: RuleSet | None, new: RuleSet) -> str:
+    """One line for operators: rules added, removed and changed since the last version."""
+    if old is None:
+        return f"{len(new.rules)} rules loaded"
+    before = {r.id: r for r in old.rules}
+    after = {r.id: r for r in new.rules}
+    added = sorted(after.keys() - before.keys())
+    removed = sorted(before.keys() - after.keys())
+    # Positions do not count as changes: moving a rule down the file changes nothing.
+    changed = sorted(
+        k for k in after.keys() & before.keys() if replace(after[k], line=0) != replace(before[k], line=0)
+    )
+
+    def terms(rs: RuleSet, name: str) -> list[tuple[str, str]] | None:
+        concept = rs.concepts.get(name)
+        return [(t.raw, t.lang) for t in concept.terms] if concept else None
+
+    concepts = sum(1 for k in new.concepts if terms(old, k) != terms(new, k))
+    concepts += len(old.concepts.keys() - new.concepts.keys())
+    parts = [f"+{len(added)} rules", f"-{len(removed)}", f"~{len(changed)}", f"{concepts} concepts changed"]
+    names = ", ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed), *(f"~{c}" for c in changed)][:6])
+    return " ".join(parts) + (f" ({names})" if names else "")
+
+
 class RulesHolder:
     """The active rule set and its compiled matcher, swapped whole on a good reload."""
 
@@ -47,7 +81,33 @@ class RulesHolder:
         matcher = build_matcher(ruleset, self.morph)
         # Swap both at once: a post is never matched against half-loaded rules.
         self._ruleset, self._matcher = ruleset, matcher
+        self._mtime = self._stat()
         return ruleset
+
+    def _stat(self) -> tuple[float, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    def reload_if_changed(self) -> RuleReload | None:
+        """Reload when the file changed; a broken file keeps the last good rules."""
+        stamp = self._stat()
+        if stamp == getattr(self, "_mtime", None):
+            return None
+        self._mtime = stamp
+        old = self._ruleset
+        try:
+            ruleset = load_rules(self.path)
+        except RulesError as exc:
+            return RuleReload(ok=False, version=old.version if old else "", problems=[str(p) for p in exc.problems])
+        except OSError as exc:
+            return RuleReload(ok=False, version=old.version if old else "", problems=[f"{self.path}:1:1: cannot read: {exc}"])
+        if old is not None and ruleset.version == old.version:
+            return None
+        self._ruleset, self._matcher = ruleset, build_matcher(ruleset, self.morph)
+        return RuleReload(ok=True, version=ruleset.version, summary=diff_summary(old, ruleset))
 
     @property
     def ruleset(self) -> RuleSet:

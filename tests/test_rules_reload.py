@@ -1,0 +1,60 @@
+"""Hot reload of the rules file: good changes apply whole, broken ones change nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bot.app import RulesHolder
+from bot.matching import Morphology
+
+RULES = """
+topics: {withdrawal: x}
+concepts:
+  pullout: [вывод, вывести]
+  forces: [войска]
+rules:
+  - id: pullout
+    topic: withdrawal
+    match: pullout NEAR/5 forces
+"""
+
+
+def _write(path: Path, text: str, bump: int) -> None:
+    path.write_text(text, encoding="utf-8")
+    # Make the change visible even when the file system's clock is coarse.
+    st = path.stat()
+    os.utime(path, (st.st_atime, st.st_mtime + bump))
+
+
+def test_good_change_applies_with_a_diff_summary(tmp_path: Path, morph: Morphology) -> None:
+    path = tmp_path / "rules.yaml"
+    _write(path, RULES, 0)
+    holder = RulesHolder(path, morph)
+    holder.load()
+    assert holder.reload_if_changed() is None  # nothing changed
+    assert holder.matcher().match("Началась эвакуация войск") == []
+    _write(path, RULES.replace("[вывод, вывести]", "[вывод, вывести, эвакуация]") + """
+  - id: evac
+    topic: withdrawal
+    match: "'эвакуация'"
+""", 10)
+    result = holder.reload_if_changed()
+    assert result is not None and result.ok
+    assert result.summary.startswith("+1 rules -0 ~0 1 concepts changed")
+    assert "+evac" in result.summary
+    assert {h.rule_id for h in holder.matcher().match("Началась эвакуация войск")} == {"pullout", "evac"}
+
+
+def test_broken_change_keeps_the_last_good_rules(tmp_path: Path, morph: Morphology) -> None:
+    path = tmp_path / "rules.yaml"
+    _write(path, RULES, 0)
+    holder = RulesHolder(path, morph)
+    holder.load()
+    version = holder.ruleset.version
+    _write(path, RULES.replace("NEAR/5 forces", "NEAR/5 forcez"), 10)
+    result = holder.reload_if_changed()
+    assert result is not None and not result.ok
+    assert result.problems and f"{path}:9:" in result.problems[0] and "forcez" in result.problems[0]
+    assert holder.ruleset.version == version
+    assert [h.rule_id for h in holder.matcher().match("Начался вывод войск")] == ["pullout"]
