@@ -8,6 +8,7 @@ import pytest
 from conftest import T0, FakeClock, make_hit, make_post
 
 from bot.commands import (
+    ChannelsCommand,
     CommandError,
     CommandHandler,
     HelpCommand,
@@ -17,6 +18,7 @@ from bot.commands import (
     parse_command,
     parse_duration,
 )
+from bot.commands.handler import format_age
 from bot.domain import Severity
 from bot.storage import Store
 
@@ -203,3 +205,41 @@ async def test_store_failure_gives_a_reply(filled: Store, clock: FakeClock) -> N
     await filled.close()
     reply = await CommandHandler(filled, clock).handle("/recent")
     assert "internal error" in reply
+
+
+async def test_channels_reply(filled: Store, handler: CommandHandler) -> None:
+    await filled.set_channel_error("milblog", "ChannelPrivateError: the channel is private")
+    await filled.upsert_channel("Quiet_one", "Тихий <канал>")
+    assert parse_command("/channels@milwatch_bot") == ChannelsCommand()
+    reply = await handler.handle("/channels")
+    assert reply.splitlines() == [
+        "3 channel(s):",
+        "@frontnews · last post 2024-05-10 12:00 UTC (#2), 1d ago",
+        "@milblog · last post 2024-05-10 13:00 UTC (#9), 23h ago",
+        "   last error: ChannelPrivateError: the channel is private",
+        "@Quiet_one (Тихий <канал>) · no post seen yet",
+    ]
+    assert "/channels" in handler.help_text()
+
+
+async def test_channels_reply_when_empty(store: Store, clock: FakeClock) -> None:
+    reply = await CommandHandler(store, clock).handle("/channels")
+    assert reply.startswith("No channels yet")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (-5, "in the future (clock skew?)"),
+        (0, "just now"),
+        (59, "just now"),
+        (60, "1m ago"),
+        (3599, "59m ago"),
+        (3600, "1h ago"),
+        (3600 + 20 * 60, "1h 20m ago"),
+        (86400, "1d ago"),
+        (2 * 86400 + 4 * 3600 + 59, "2d 4h ago"),
+    ],
+)
+def test_format_age(seconds: int, expected: str) -> None:
+    assert format_age(timedelta(seconds=seconds)) == expected

@@ -353,3 +353,126 @@ def split_runs(runs: Sequence[_Run], limit: int) -> list[str]:
 def render_html(card: AlertCard, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
     """Telegram HTML rendering, split into messages of at most limit characters."""
     return split_runs(_card_runs(card), limit)
+
+
+# -- digests ------------------------------------------------------------------
+
+DIGEST_EXCERPT_CHARS = 120
+
+
+def digest_excerpt(card: AlertCard, max_chars: int = DIGEST_EXCERPT_CHARS) -> tuple[Fragment, ...]:
+    """A shorter, single-line excerpt cut from the card's excerpt, highlights kept."""
+    fragments = list(card.excerpt)
+    lead = bool(fragments) and fragments[0].gap
+    tail = len(fragments) > 1 and fragments[-1].gap
+    inner = fragments[int(lead) : len(fragments) - int(tail)] if fragments else []
+    text = ""
+    spans: list[tuple[int, int]] = []
+    for fragment in inner:
+        piece = _WHITESPACE.sub(" ", fragment.text)
+        if text.endswith(" ") and piece.startswith(" "):
+            piece = piece[1:]
+        if fragment.highlight and piece:
+            spans.append((len(text), len(text) + len(piece)))
+        text += piece
+    # Trim without moving the spans: leading spaces shift them, so count them first.
+    stripped = len(text) - len(text.lstrip())
+    text = text.strip()
+    spans = [(s - stripped, e - stripped) for s, e in spans]
+    short = list(build_excerpt(text, spans, max_chars))
+    if lead and not (short and short[0].gap):
+        short.insert(0, Fragment("… ", gap=True))
+    if tail and not (short and short[-1].gap):
+        short.append(Fragment(" …", gap=True))
+    return tuple(short)
+
+
+def _digest_header(count: int) -> str:
+    return f"{count} alert" if count == 1 else f"{count} alerts"
+
+
+def _one_line(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _digest_where(card: AlertCard) -> str:
+    """' · @channel · time · ': what follows the topic on a digest line."""
+    when = format_time(card.posted_at) + (" (edited)" if card.edited else "")
+    return f" · {display_channel(_one_line(card.channel))} · {when} · "
+
+
+def render_digest_text(cards: Sequence[AlertCard], color: bool = False) -> str:
+    """Console rendering of a digest: 'N alerts', then one line per alert."""
+    header = _digest_header(len(cards))
+    lines = [f"{_ANSI_BOLD}{header}{_ANSI_RESET}" if color else header]
+    for card in cards:
+        line = _terminal_safe(
+            f"[{card.severity.value.upper()}] {_one_line(card.topic)}{_digest_where(card)}"
+        )
+        line += render_excerpt(digest_excerpt(card), color=color, one_line=True)
+        if card.url:
+            line += " · " + _terminal_safe(card.url)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _digest_line_runs(card: AlertCard) -> list[_Run]:
+    runs = [
+        _Run(card.severity.value.upper(), "<b>", "</b>"),
+        _Run(" · "),
+        _Run(_one_line(card.topic), "<b>", "</b>"),
+        _Run(_digest_where(card)),
+    ]
+    for fragment in digest_excerpt(card):
+        if fragment.highlight:
+            runs.append(_Run(fragment.text, "<b>", "</b>"))
+        else:
+            runs.append(_Run(fragment.text))
+    if card.url:
+        runs.append(_Run(" · "))
+        if card.url.startswith(_SAFE_LINK_SCHEMES):
+            href = html.escape(card.url, quote=True)
+            runs.append(_Run("link", f'<a href="{href}">', "</a>", splittable=False))
+        else:
+            runs.append(_Run(card.url))
+    return runs
+
+
+def _runs_size(runs: Sequence[_Run]) -> int:
+    return sum(_tg_size(run.render(run.text)) for run in runs)
+
+
+def render_digest_html(
+    cards: Sequence[AlertCard], limit: int = TELEGRAM_MESSAGE_LIMIT
+) -> list[str]:
+    """Telegram HTML digest: bold 'N alerts', one line per alert, split between lines.
+
+    Every chunk is at most limit characters; a line longer than a whole message
+    (never with ordinary cards) is split inside like a card would be.
+    """
+    groups: list[list[_Run]] = [[_Run(_digest_header(len(cards)), "<b>", "</b>")]]
+    size = _runs_size(groups[0])
+    for card in cards:
+        line = _digest_line_runs(card)
+        line_size = _runs_size(line)
+        if size + 1 + line_size <= limit:
+            groups[-1] += [_Run("\n"), *line]
+            size += 1 + line_size
+        else:
+            groups.append(line)
+            size = line_size
+    chunks: list[str] = []
+    for group in groups:
+        chunks += split_runs(group, limit)
+    return chunks
+
+
+def digest_fit(cards: Sequence[AlertCard], limit: int = TELEGRAM_MESSAGE_LIMIT) -> int:
+    """How many leading cards fit in a digest of ONE message (at least 1 if any)."""
+    size = 0
+    for count, card in enumerate(cards, start=1):
+        header = _runs_size([_Run(_digest_header(count), "<b>", "</b>")])
+        size += 1 + _runs_size(_digest_line_runs(card))
+        if header + size > limit:
+            return max(1, count - 1)
+    return len(cards)

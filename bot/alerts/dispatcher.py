@@ -1,22 +1,32 @@
-"""Outbox dispatcher: delivers due alerts and records each outcome in the store."""
+"""Outbox dispatcher: delivers due alerts and records each outcome in the store.
+
+With a RateLimiter, every message first asks the limiter for its chat; an alert
+that may not go yet is deferred (its next attempt moved, no attempt counted), never
+dropped. When more than digest_threshold alerts are due for one destination in
+one flush, and its sender can send digests, they go out as digest messages.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 
-from bot.alerts.card import build_card
+from bot.alerts.card import AlertCard, build_card, digest_fit
+from bot.alerts.ratelimit import RateLimiter
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import (
     EXTRA_DESTINATION,
     EXTRA_ROUTE,
     EXTRA_SILENT,
+    DigestSender,
     PermanentSendError,
     Sender,
     TransientSendError,
+    supports_digest,
 )
 from bot.domain import Alert
 from bot.storage import Store
@@ -28,12 +38,59 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class DispatchReport:
-    """Outcome of one flush."""
+    """Outcome of one flush (sent/retried/failed/deferred count alerts)."""
 
     sent: int = 0
     retried: int = 0
     failed: int = 0
-    deferred: int = 0  # left pending untouched because their sender asked to slow down
+    # Postponed without counting an attempt: rate limited, flood wait, or (without
+    # a limiter) left pending untouched because their sender asked to slow down.
+    deferred: int = 0
+    digests: int = 0  # digest messages delivered (their alerts are counted in sent)
+
+
+def limiter_chat(destination: str) -> str:
+    """The chat a destination's messages count against.
+
+    'telegram:-100123' -> '-100123', 'telegram:name' -> '@name' (a channel or
+    supergroup: the Bot API takes usernames only for those); a destination without
+    a 'kind:' prefix (e.g. 'console') is its own chat.
+    """
+    if ":" not in destination:
+        return destination
+    chat = destination.split(":", 1)[1].strip()
+    if chat and not chat.startswith(("-", "@")) and not chat.isdigit():
+        chat = "@" + chat
+    return chat
+
+
+@dataclass
+class _Job:
+    """A due alert with its resolved route, destination and sender."""
+
+    alert: Alert
+    route: str
+    destination: str
+    sender: Sender
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    deferred: int = 0
+    digests: int = 0
+    # (next attempt, reason) -> alert ids, written in one transaction each at the end.
+    deferrals: dict[tuple[datetime, str], list[int]] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        """Tally one alert's outcome ('deferred' ones were counted when deferred)."""
+        if outcome != "deferred":
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def report(self) -> DispatchReport:
+        return DispatchReport(self.sent, self.retried, self.failed, self.deferred, self.digests)
 
 
 class AlertDispatcher:
@@ -50,11 +107,16 @@ class AlertDispatcher:
         max_delay: float = 900.0,
         max_attempts: int | None = None,
         batch_size: int = 100,
+        limiter: RateLimiter | None = None,
+        digest_threshold: int | None = 5,
     ) -> None:
         """senders: one Sender for everything, or keyed by destination / its 'kind:' prefix.
 
         max_attempts=None retries transient failures forever (with capped backoff):
         an alert that is never delivered is worse than one delivered late.
+        limiter: Telegram send limits, keyed by limiter_chat(destination); None sends
+        as fast as the senders allow. digest_threshold: more alerts than this due for
+        one destination in one flush go out as digests (None: never).
         """
         self._store = store
         self._senders: Mapping[str, Sender] | None
@@ -69,6 +131,8 @@ class AlertDispatcher:
         self._max_delay = max_delay
         self._max_attempts = max_attempts
         self._batch_size = batch_size
+        self._limiter = limiter
+        self._digest_threshold = digest_threshold
         # Two overlapping flushes would both see the same pending alert and send it twice.
         self._lock = asyncio.Lock()
 
@@ -93,10 +157,10 @@ class AlertDispatcher:
             return await self._flush()
 
     async def _flush(self) -> DispatchReport:
-        sent = retried = failed = deferred = 0
+        tally = _Tally()
         now = self._clock()
-        # Senders that reported a rate limit get no more alerts this round.
-        throttled: set[int] = set()
+        jobs: list[_Job] = []
+        by_destination: dict[str, list[_Job]] = {}
         for alert in await self._store.due_alerts(now, self._batch_size):
             route = alert.extra.get(EXTRA_ROUTE) or alert.hit.route
             destination = self._router.destination(route)
@@ -104,44 +168,81 @@ class AlertDispatcher:
             if sender is None:
                 logger.error("alert %d: no sender for destination %r", alert.alert_id, destination)
                 await self._store.mark_failed(alert.alert_id, f"no sender for {destination!r}")
-                failed += 1
+                tally.failed += 1
                 continue
-            if id(sender) in throttled:
-                deferred += 1
+            job = _Job(alert, route, destination, sender)
+            jobs.append(job)
+            by_destination.setdefault(destination, []).append(job)
+        # Without a limiter, senders that reported a rate limit get no more alerts this round.
+        throttled: set[int] = set()
+        handled: set[int] = set()
+        for job in jobs:
+            if job.alert.alert_id in handled:
                 continue
-            outcome = await self._deliver(alert, sender, route, destination, throttled)
-            if outcome == "sent":
-                sent += 1
-            elif outcome == "retried":
-                retried += 1
-            else:
-                failed += 1
-        return DispatchReport(sent=sent, retried=retried, failed=failed, deferred=deferred)
+            group = by_destination[job.destination]
+            if self._digestible(group, job.sender):
+                # The whole burst for this destination is handled at its oldest alert.
+                handled.update(j.alert.alert_id for j in group)
+                await self._deliver_digests(group, throttled, tally)
+                continue
+            handled.add(job.alert.alert_id)
+            if self._limiter is None and id(job.sender) in throttled:
+                tally.deferred += 1
+                continue
+            if self._rate_limited([job], tally):
+                continue
+            tally.count(await self._deliver(job, throttled, tally))
+        for (next_at, reason), ids in tally.deferrals.items():
+            await self._store.defer_many(ids, next_at, reason)
+        return tally.report()
 
-    async def _deliver(
-        self, alert: Alert, sender: Sender, route: str, destination: str, throttled: set[int]
-    ) -> str:
-        """Try one alert; record the outcome; return 'sent', 'retried' or 'failed'."""
-        attempt = alert.attempts + 1
-        delivery = replace(
-            alert,
+    def _digestible(self, group: list[_Job], sender: Sender) -> bool:
+        threshold = self._digest_threshold
+        return threshold is not None and len(group) > threshold and supports_digest(sender)
+
+    def _rate_limited(self, jobs: list[_Job], tally: _Tally) -> bool:
+        """Ask the limiter for one message to the jobs' chat; defer them all if it says wait."""
+        if self._limiter is None or not jobs:
+            return False
+        wait = self._limiter.try_acquire(limiter_chat(jobs[0].destination))
+        if wait <= 0:
+            return False
+        self._defer(jobs, wait, "rate limited", tally)
+        return True
+
+    def _defer(self, jobs: list[_Job], seconds: float, reason: str, tally: _Tally) -> None:
+        next_at = self._clock() + timedelta(seconds=seconds)
+        tally.deferrals.setdefault((next_at, reason), []).extend(j.alert.alert_id for j in jobs)
+        tally.deferred += len(jobs)
+
+    def _prepare(self, job: _Job) -> Alert:
+        """The alert as a sender sees it: route, destination and silent flag in extra."""
+        return replace(
+            job.alert,
             extra={
-                **alert.extra,
-                EXTRA_ROUTE: route,
-                EXTRA_DESTINATION: destination,
-                EXTRA_SILENT: "1" if self._router.silent(alert.hit) else "0",
+                **job.alert.extra,
+                EXTRA_ROUTE: job.route,
+                EXTRA_DESTINATION: job.destination,
+                EXTRA_SILENT: "1" if self._router.silent(job.alert.hit) else "0",
             },
         )
+
+    async def _deliver(self, job: _Job, throttled: set[int], tally: _Tally) -> str:
+        """Try one alert; record the outcome; return 'sent', 'retried', 'failed' or 'deferred'."""
+        alert, destination = job.alert, job.destination
+        attempt = alert.attempts + 1
         try:
             card = build_card(alert.hit.post, alert.hit)
-            await sender.send(delivery, card)
+            await job.sender.send(self._prepare(job), card)
         except PermanentSendError as exc:
             logger.error("alert %d to %s failed permanently: %s", alert.alert_id, destination, exc)
             await self._store.mark_failed(alert.alert_id, _describe(exc))
             return "failed"
         except TransientSendError as exc:
             if exc.retry_after is not None:
-                throttled.add(id(sender))
+                if self._flood_wait([job], exc.retry_after, tally):
+                    return "deferred"
+                throttled.add(id(job.sender))
             return await self._retry(alert, attempt, exc, exc.retry_after)
         except Exception as exc:
             # An unexpected error (network library quirk, bug in a sender) is
@@ -153,6 +254,80 @@ class AlertDispatcher:
         # is resent on restart (at least once), but never after it is recorded.
         await self._store.mark_sent(alert.alert_id)
         return "sent"
+
+    def _flood_wait(self, jobs: list[_Job], retry_after: float, tally: _Tally) -> bool:
+        """With a limiter: pause the chat and defer jobs (uncounted); False without one."""
+        if self._limiter is None:
+            return False
+        chat = limiter_chat(jobs[0].destination)
+        self._limiter.penalise(chat, retry_after)
+        logger.warning("flood wait for %s: %d alerts deferred %.0fs", chat, len(jobs), retry_after)
+        self._defer(jobs, max(0.0, retry_after), f"flood wait {retry_after:g}s", tally)
+        return True
+
+    async def _deliver_digests(self, group: list[_Job], throttled: set[int], tally: _Tally) -> None:
+        """Send a destination's burst as one-message digests, as far as the limits allow."""
+        sender = cast(DigestSender, group[0].sender)
+        deliveries = [self._prepare(job) for job in group]
+        cards: list[AlertCard] = [build_card(j.alert.hit.post, j.alert.hit) for j in group]
+        start = 0
+        while start < len(group):
+            remaining = group[start:]
+            if self._limiter is None and id(sender) in throttled:
+                tally.deferred += len(remaining)
+                return
+            if self._rate_limited(remaining, tally):
+                return
+            # One digest is one message: as many alerts as fit; the rest wait their turn.
+            size = digest_fit(cards[start:]) if len(remaining) > 1 else 1
+            if size == 1:
+                tally.count(await self._deliver(remaining[0], throttled, tally))
+                start += 1
+                continue
+            batch = remaining[:size]
+            ids = [job.alert.alert_id for job in batch]
+            try:
+                await sender.send_digest(
+                    deliveries[start : start + size], cards[start : start + size]
+                )
+            except PermanentSendError as exc:
+                # Perhaps the digest itself was refused: send its oldest alert on its
+                # own with the message already granted, so every round makes progress.
+                logger.error(
+                    "digest of %d alerts to %s failed permanently (%s); sending singly",
+                    size,
+                    group[0].destination,
+                    exc,
+                )
+                tally.count(await self._deliver(remaining[0], throttled, tally))
+                start += 1
+                continue
+            except TransientSendError as exc:
+                if exc.retry_after is not None:
+                    if self._flood_wait(remaining, exc.retry_after, tally):
+                        return
+                    throttled.add(id(sender))
+                    for job in batch:
+                        attempt = job.alert.attempts + 1
+                        tally.count(await self._retry(job.alert, attempt, exc, exc.retry_after))
+                    tally.deferred += len(remaining) - size
+                    return
+                for job in batch:
+                    tally.count(await self._retry(job.alert, job.alert.attempts + 1, exc, None))
+                start += size
+                continue
+            except Exception as exc:
+                logger.exception("digest to %s: unexpected send error", group[0].destination)
+                for job in batch:
+                    tally.count(await self._retry(job.alert, job.alert.attempts + 1, exc, None))
+                start += size
+                continue
+            # One transaction for the whole digest: after a crash it is resent whole
+            # or not at all, never half.
+            await self._store.mark_sent_many(ids)
+            tally.sent += size
+            tally.digests += 1
+            start += size
 
     async def _retry(
         self, alert: Alert, attempt: int, exc: BaseException, retry_after: float | None

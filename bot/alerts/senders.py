@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TextIO
 
 from bot.alerts.card import AlertCard, render_text
@@ -53,6 +54,23 @@ class Sender(Protocol):
         ...
 
 
+class DigestSender(Sender, Protocol):
+    """A Sender that can also deliver several alerts as one digest message."""
+
+    async def send_digest(self, alerts: Sequence[Alert], cards: Sequence[AlertCard]) -> None:
+        """Deliver one digest of cards (cards[i] belongs to alerts[i]) to their destination.
+
+        Every alert has the same destination_of(); each keeps its own silent flag
+        (a digest of only silent alerts may be sent silently). Raise like send().
+        """
+        ...
+
+
+def supports_digest(sender: object) -> bool:
+    """Whether sender has the optional send_digest method."""
+    return callable(getattr(sender, "send_digest", None))
+
+
 class ConsoleSender:
     """Prints text cards to a stream (the demo and dry runs)."""
 
@@ -71,31 +89,81 @@ class ConsoleSender:
 
 @dataclass
 class SentRecord:
-    """One call a RecordingSender received."""
+    """One alert a RecordingSender delivered on its own."""
 
     alert: Alert
     card: AlertCard
+    at: datetime | None = None  # the sender's clock at delivery, if it has one
+
+
+@dataclass
+class DigestRecord:
+    """One digest a RecordingSender delivered."""
+
+    alerts: list[Alert]
+    cards: list[AlertCard]
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One successful send call (a card or a digest), in call order."""
+
+    at: datetime | None
+    destination: str
+    alert_ids: tuple[int, ...]
+    digest: bool
 
 
 @dataclass
 class RecordingSender:
-    """TEST DOUBLE ONLY: records sends; can raise a scripted error on chosen call numbers."""
+    """TEST DOUBLE ONLY: records sends; can raise a scripted error on chosen call numbers.
+
+    send() and send_digest() share the call numbering; with a clock, every
+    delivery records the clock's time.
+    """
 
     failures: dict[int, BaseException] = field(default_factory=dict)  # 1-based call -> error
     calls: int = 0
     sent: list[SentRecord] = field(default_factory=list)
     attempted: list[Alert] = field(default_factory=list)
+    clock: Callable[[], datetime] | None = None
+    digests: list[DigestRecord] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
 
     def fail_on(self, call_numbers: Iterable[int], error: BaseException) -> None:
         """Raise error on the given 1-based call numbers."""
         for number in call_numbers:
             self.failures[number] = error
 
-    async def send(self, alert: Alert, card: AlertCard) -> None:
-        """Record the attempt; raise if scripted to, else record a delivery."""
+    def _now(self) -> datetime | None:
+        return self.clock() if self.clock is not None else None
+
+    def _call(self, alerts: Sequence[Alert]) -> None:
         self.calls += 1
-        self.attempted.append(alert)
+        self.attempted.extend(alerts)
         error = self.failures.get(self.calls)
         if error is not None:
             raise error
-        self.sent.append(SentRecord(alert, card))
+
+    async def send(self, alert: Alert, card: AlertCard) -> None:
+        """Record the attempt; raise if scripted to, else record a delivery."""
+        self._call([alert])
+        at = self._now()
+        self.sent.append(SentRecord(alert, card, at))
+        self.deliveries.append(Delivery(at, destination_of(alert), (alert.alert_id,), digest=False))
+
+    async def send_digest(self, alerts: Sequence[Alert], cards: Sequence[AlertCard]) -> None:
+        """Record the attempt; raise if scripted to, else record a digest delivery."""
+        self._call(alerts)
+        at = self._now()
+        self.digests.append(DigestRecord(list(alerts), list(cards), at))
+        destination = destination_of(alerts[0]) if alerts else ""
+        self.deliveries.append(
+            Delivery(at, destination, tuple(a.alert_id for a in alerts), digest=True)
+        )
+
+    @property
+    def delivered_ids(self) -> list[int]:
+        """Ids of every alert delivered, singly or in a digest, in delivery order."""
+        return [alert_id for d in self.deliveries for alert_id in d.alert_ids]

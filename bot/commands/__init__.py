@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.commands.handler import (
+    ChannelsCommand,
     Command,
     CommandError,
     CommandHandler,
@@ -17,6 +18,7 @@ from bot.commands.handler import (
 )
 
 __all__ = [
+    "ChannelsCommand",
     "Command",
     "CommandError",
     "CommandHandler",

@@ -1,4 +1,4 @@
-"""Analyst commands (/recent, /search, /stats, /help), shared by the console and the bot."""
+"""Analyst commands (/recent, /search, /stats, /channels, /rules, /help), for console and bot."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ HELP_TEXT = """Commands:
 /recent [N] [topic|@channel] - latest hits (N: 1-50, default 5)
 /search TEXT [since 24h|7d] - posts containing TEXT (case- and ё-insensitive)
 /stats [24h|7d] - posts read, hits per topic and channel, alerts by status (default 24h)
+/channels - each channel: last post seen, how long ago, last error
 /help - this list"""
 RULES_HELP = "\n/rules - summary of the active rules"
 
@@ -85,6 +86,11 @@ class RulesCommand:
 
 
 @dataclass(frozen=True)
+class ChannelsCommand:
+    """/channels: reading state of every channel."""
+
+
+@dataclass(frozen=True)
 class CommandError:
     """The input could not be parsed; message says why and how to fix it."""
 
@@ -92,7 +98,9 @@ class CommandError:
     show_help: bool = False  # append the command list to the reply
 
 
-Command = RecentCommand | SearchCommand | StatsCommand | HelpCommand | RulesCommand
+Command = (
+    RecentCommand | SearchCommand | StatsCommand | HelpCommand | RulesCommand | ChannelsCommand
+)
 
 
 def parse_duration(token: str) -> Duration | None:
@@ -129,6 +137,8 @@ def parse_command(text: str) -> Command | CommandError:
         return HelpCommand()
     if name == "rules":
         return RulesCommand()
+    if name == "channels":
+        return ChannelsCommand()
     return CommandError(f"Unknown command /{name}.", show_help=True)
 
 
@@ -267,6 +277,8 @@ class CommandHandler:
             return await self._search(command)
         if isinstance(command, StatsCommand):
             return await self._stats(command)
+        if isinstance(command, ChannelsCommand):
+            return await self._channels()
         if isinstance(command, RulesCommand):
             if self._rules_summary is None:
                 return "/rules is not available here.\n" + self.help_text()
@@ -313,6 +325,29 @@ class CommandHandler:
                 lines.append(f"   {post.url}")
         return "\n".join(lines)
 
+    async def _channels(self) -> str:
+        channels = await self._store.list_channels()
+        if not channels:
+            return "No channels yet: none configured (CHANNELS) or none read so far."
+        now = self._clock()
+        lines = [f"{len(channels)} channel(s):"]
+        for channel in channels:
+            head = display_channel(channel.username)
+            if channel.title:
+                head += f" ({channel.title})"
+            if channel.last_post_at is None:
+                seen = "no post seen yet"
+            else:
+                seen = (
+                    f"last post {format_time(channel.last_post_at)}"
+                    + (f" (#{channel.last_msg_id})" if channel.last_msg_id else "")
+                    + f", {format_age(now - channel.last_post_at)}"
+                )
+            lines.append(f"{head} · {seen}")
+            if channel.last_error:
+                lines.append(f"   last error: {channel.last_error}")
+        return "\n".join(lines)
+
     async def _stats(self, command: StatsCommand) -> str:
         now = self._clock()
         stats = await self._store.stats(now - command.window.delta)
@@ -332,6 +367,23 @@ class CommandHandler:
             f"{totals['alerts']} alerts, {totals['channels']} channels",
         ]
         return "\n".join(lines)
+
+
+def format_age(age: timedelta) -> str:
+    """'just now', '5m ago', '3h 20m ago', '2d 4h ago'; future times say so."""
+    seconds = int(age.total_seconds())
+    if seconds < 0:
+        return "in the future (clock skew?)"
+    if seconds < 60:
+        return "just now"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours == 0:
+        return f"{minutes}m ago"
+    if days == 0:
+        rest = minutes % 60
+        return f"{hours}h {rest}m ago" if rest else f"{hours}h ago"
+    rest = hours % 24
+    return f"{days}d {rest}h ago" if rest else f"{days}d ago"
 
 
 def _hit_lines(number: int, hit: StoredHit) -> str:

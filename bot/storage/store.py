@@ -279,6 +279,16 @@ class Store:
             )
         if row is None:
             return None
+        return self._channel_from_row(row)
+
+    async def list_channels(self) -> list[ChannelState]:
+        """Every known channel with its reading state, by name."""
+        async with self._reading():
+            rows = await self._fetchall("SELECT * FROM channels ORDER BY username COLLATE NOCASE")
+        return [self._channel_from_row(row) for row in rows]
+
+    @staticmethod
+    def _channel_from_row(row: aiosqlite.Row) -> ChannelState:
         return ChannelState(
             channel_id=row["id"],
             username=row["username"],
@@ -315,6 +325,41 @@ class Store:
             await self._db.execute(
                 "UPDATE channels SET last_error = ? WHERE id = ?", (error, channel_id)
             )
+
+    async def advance_channel_cursor(self, username: str, msg_id: int) -> None:
+        """Move the reading cursor forward to msg_id (never back) for a message that was no post.
+
+        Service messages and caption-less media are read but not stored; without this
+        the next backfill would fetch them again forever.
+        """
+        async with self.transaction():
+            channel_id = await self._upsert_channel(_normalise_channel(username), None)
+            await self._db.execute(
+                "UPDATE channels SET last_msg_id = MAX(COALESCE(last_msg_id, 0), ?) WHERE id = ?",
+                (int(msg_id), channel_id),
+            )
+
+    async def set_channel_cursor(self, username: str, msg_id: int | None) -> None:
+        """Put the reading cursor at msg_id, also backwards (None: never read).
+
+        Used inside a transaction around an ingest to keep the cursor below a gap that
+        could not be fetched yet, so the next backfill still covers it.
+        """
+        async with self.transaction():
+            channel_id = await self._upsert_channel(_normalise_channel(username), None)
+            await self._db.execute(
+                "UPDATE channels SET last_msg_id = ? WHERE id = ?", (msg_id, channel_id)
+            )
+
+    async def has_post(self, channel: str, msg_id: str) -> bool:
+        """Whether the post (channel, msg_id) is stored (deleted ones included)."""
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT 1 FROM posts p JOIN channels c ON c.id = p.channel_id"
+                " WHERE c.username = ? AND p.msg_id = ?",
+                (_normalise_channel(channel), str(msg_id)),
+            )
+        return row is not None
 
     # -- posts --------------------------------------------------------------
 
@@ -480,6 +525,50 @@ class Store:
             (error, to_db_time(next_attempt_at), alert_id),
             alert_id,
         )
+
+    async def mark_sent_many(self, alert_ids: Sequence[int]) -> int:
+        """Record one delivery (a digest) of several alerts atomically; return how many moved."""
+        return await self._set_many(
+            "UPDATE alerts SET status = 'sent', attempts = attempts + 1, last_error = NULL,"
+            " sent_at = ? WHERE status = 'pending' AND id IN ({ids})",
+            (self._now(),),
+            alert_ids,
+        )
+
+    async def defer(
+        self, alert_id: int, next_attempt_at: datetime, reason: str = "rate limited"
+    ) -> None:
+        """Postpone a pending alert without counting an attempt (rate limit, flood wait)."""
+        await self.defer_many([alert_id], next_attempt_at, reason)
+
+    async def defer_many(
+        self, alert_ids: Sequence[int], next_attempt_at: datetime, reason: str = "rate limited"
+    ) -> int:
+        """defer() for several alerts in one transaction; return how many moved."""
+        return await self._set_many(
+            "UPDATE alerts SET last_error = ?, next_attempt_at = ?"
+            " WHERE status = 'pending' AND id IN ({ids})",
+            (reason, to_db_time(next_attempt_at)),
+            alert_ids,
+        )
+
+    async def _set_many(self, sql: str, params: Sequence[Any], alert_ids: Sequence[int]) -> int:
+        ids = list(dict.fromkeys(int(i) for i in alert_ids))
+        changed = 0
+        async with self.transaction():
+            # Chunks stay far below SQLite's bound-parameter limit.
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" for _ in chunk)
+                cur = await self._db.execute(sql.format(ids=marks), [*params, *chunk])
+                changed += cur.rowcount
+        if changed != len(ids):
+            logger.warning(
+                "%d of %d alerts were not pending; status left unchanged",
+                len(ids) - changed,
+                len(ids),
+            )
+        return changed
 
     async def mark_failed(self, alert_id: int, error: str) -> None:
         """Give up on an alert; it stays in the outbox with its error."""
