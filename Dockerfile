@@ -28,8 +28,8 @@ VOLUME ["/data"]
 
 USER milwatch
 
-HEALTHCHECK --interval=5m --timeout=30s --start-period=30s \
-    CMD ["milwatch", "check", "--rules", "/app/config/rules.yaml"]
+HEALTHCHECK --interval=1m --timeout=20s --start-period=2m --retries=3 \
+    CMD ["milwatch", "health"]
 
 ENTRYPOINT ["milwatch"]
 CMD ["run"]

@@ -17,6 +17,7 @@ from bot.alerts.senders import ConsoleSender
 from bot.commands import CommandHandler
 from bot.matching import Matcher, Morphology, build_matcher
 from bot.pipeline import Pipeline
+from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
 from bot.sources import SourceProblem
 from bot.sources.jsonl import read_labelled
@@ -240,3 +241,199 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
         if not line.strip():
             break
         print(await app.commands.handle(line.strip()), file=out)
+
+
+# -- live service ------------------------------------------------------------------
+DISPATCH_INTERVAL = 1.0  # seconds between outbox flushes
+RELOAD_INTERVAL = 5.0  # seconds between checks of the rules file
+HEARTBEAT_INTERVAL = 30.0
+
+
+def live_routes(ruleset: RuleSet, settings: Settings) -> tuple[dict[str, str], list[str]]:
+    """Route name → "telegram:<chat>" for every route of the rules file, and the problems."""
+    routes: dict[str, str] = {}
+    problems: list[str] = []
+    for name, value in ruleset.routes.items():
+        chat = settings.destination(value)
+        if not chat:
+            what = "ALERT_CHAT_ID" if value == "default" else f"ROUTE_{value[4:].upper()}" if value.startswith("env:") else value
+            problems.append(f"route {name!r} ({value}) has no chat: set {what} in .env")
+            continue
+        routes[name] = f"telegram:{chat}"
+    return routes, problems
+
+
+async def run_login(settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`milwatch login`: the one interactive step, writing the user session file."""
+    from bot.telegram.clients import interactive_login
+    from bot.telegram.errors import FatalTelegramError
+
+    missing = [m for m in ("TG_API_ID", "TG_API_HASH") if not getattr(settings, m.lower())]
+    if missing:
+        print(f"milwatch login: set {', '.join(missing)} in .env first (see config/.env.example)", file=err)
+        return 2
+    try:
+        who = await interactive_login(settings)
+    except FatalTelegramError as exc:
+        print(f"milwatch login: {exc}", file=err)
+        return 2
+    print(f"logged in as {who}; session saved under {settings.data_dir}/ (mode 0600)", file=out)
+    return 0
+
+
+async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`milwatch run`: listener, alert sender and command handler in one process."""
+    import signal
+
+    from bot.alerts.ratelimit import RateLimiter
+    from bot.health import write_heartbeat
+    from bot.telegram.bot_commands import BotCommandAdapter
+    from bot.telegram.clients import (
+        check_credentials,
+        connect_authorized,
+        make_bot_client,
+        make_user_client,
+        user_session_path,
+    )
+    from bot.telegram.errors import FatalTelegramError
+    from bot.telegram.listener import ChannelListener
+    from bot.telegram.sender import TelegramSender
+
+    missing = check_credentials(settings)
+    if missing:
+        print(f"milwatch run: missing settings {', '.join(missing)}: put them in .env (see config/.env.example)", file=err)
+        return 2
+    if not settings.channels:
+        print("milwatch run: CHANNELS is empty: list the channels to watch in .env", file=err)
+        return 2
+    session = user_session_path(settings)
+    if not session.exists():
+        # Checked before any connection: the service never prompts, and a missing
+        # session is an operator step, not a network problem.
+        print(
+            f"milwatch run: no Telegram user session at {session}: run `milwatch login` once "
+            "(docker: `docker compose run --rm milwatch login`), then start again",
+            file=err,
+        )
+        return 2
+    holder = RulesHolder(settings.rules_path, Morphology(use_ukrainian=settings.use_ukrainian))
+    try:
+        ruleset = holder.load()
+    except RulesError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        print("milwatch run: the rules file is broken; nothing was started", file=err)
+        return 2
+    routes, route_problems = live_routes(ruleset, settings)
+    if route_problems or "default" not in routes:
+        for problem in route_problems or ["route 'default' has no chat: set ALERT_CHAT_ID in .env"]:
+            print(f"milwatch run: {problem}", file=err)
+        return 2
+
+    user = make_user_client(settings)
+    bot = make_bot_client(settings)
+    try:
+        await connect_authorized(user, "user account")
+        await connect_authorized(bot, "bot", bot_token=settings.bot_token)
+    except FatalTelegramError as exc:
+        print(f"milwatch run: {exc}", file=err)
+        await _disconnect(user, bot)
+        return 2
+    except (OSError, EOFError) as exc:  # EOFError: a connection cut mid-handshake
+        print(f"milwatch run: cannot reach Telegram: {type(exc).__name__}: {exc}", file=err)
+        await _disconnect(user, bot)
+        return 1
+
+    store = await Store.open(settings.database)
+    await store.record_ruleset(ruleset.version, ruleset.source, "file", None)
+    operator_chat = settings.operator_chat or settings.alert_chat
+    router = AlertRouter(routes, "default")
+    sender = TelegramSender(
+        bot, user, settings.forward_originals, operator_chat=operator_chat, chunk_spacing=1.05
+    )
+    dispatcher = AlertDispatcher(store, {"telegram": sender}, router, utc_now, limiter=RateLimiter(utc_now))
+    pipeline = Pipeline(store, holder.matcher, router)
+    listener = ChannelListener(user, store, pipeline, settings, utc_now)
+    commands = CommandHandler(store, utc_now, rules_summary=lambda: holder.ruleset.summary())
+    adapter = BotCommandAdapter(bot, commands, settings.analyst_ids, settings.operator_ids)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def dispatch_forever() -> None:
+        while not stop.is_set():
+            try:
+                await dispatcher.flush()
+            except Exception:  # noqa: BLE001
+                # The outbox keeps every alert; a failed flush is retried next tick.
+                logger.exception("alert dispatch failed")
+            await _wait(stop, DISPATCH_INTERVAL)
+
+    async def reload_forever() -> None:
+        while not stop.is_set():
+            result = holder.reload_if_changed()
+            if result is not None:
+                if result.ok:
+                    await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
+                    text = f"rules reloaded: version {result.version}: {result.summary}"
+                else:
+                    text = "rules file NOT loaded, the last good rules stay active:\n" + "\n".join(result.problems or [])
+                logger.warning("%s", text)
+                if operator_chat:
+                    await sender.notify(operator_chat, text)
+            await _wait(stop, RELOAD_INTERVAL)
+
+    async def heartbeat_forever() -> None:
+        while not stop.is_set():
+            counts = await store.counts()
+            write_heartbeat(settings.data_dir, utc_now(), f"{counts['posts']} posts, {counts['alerts']} alerts")
+            await _wait(stop, HEARTBEAT_INTERVAL)
+
+    await adapter.start()
+    print(f"milwatch running: {len(settings.channels)} channel(s), {ruleset.summary()}", file=out)
+    tasks = {
+        asyncio.ensure_future(listener.run()),
+        asyncio.ensure_future(dispatch_forever()),
+        asyncio.ensure_future(reload_forever()),
+        asyncio.ensure_future(heartbeat_forever()),
+        asyncio.ensure_future(bot.run_until_disconnected()),
+    }
+    stopper = asyncio.ensure_future(stop.wait())
+    code = 0
+    try:
+        done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                exc = task.exception()
+                print(f"milwatch run: stopping: {exc}", file=err)
+                code = 2 if isinstance(exc, FatalTelegramError) else 1
+    finally:
+        # Clean shutdown: stop reading, let in-flight posts finish, keep the outbox.
+        stop.set()
+        await listener.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+        await _disconnect(user, bot)
+        await store.close()
+        print("milwatch stopped; unsent alerts stay in the outbox", file=out)
+    return code
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, waking early when the service stops."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _disconnect(*clients: object) -> None:
+    for client in clients:
+        try:
+            await client.disconnect()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            # Shutdown must finish even when a connection is already broken.
+            logger.debug("disconnect failed", exc_info=True)

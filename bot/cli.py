@@ -196,6 +196,49 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, err: TextIO) -> "Settings | None":  # noqa: F821
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(args.env_file, os.environ)
+    except SettingsError as exc:
+        print(f"{args.env_file}: {exc}", file=err)
+        return None
+
+
+def cmd_login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Interactive one-time login of the Telegram user account."""
+    from bot.app import run_login
+
+    settings = _settings(args, err)
+    return 2 if settings is None else asyncio.run(run_login(settings, out, err))
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run the listener, alert sender and command handler."""
+    from bot.app import run_live
+
+    settings = _settings(args, err)
+    if settings is None:
+        return 2
+    logging.getLogger().setLevel(settings.log_level)
+    return asyncio.run(run_live(settings, out, err))
+
+
+def cmd_health(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Exit 0 when the running service wrote a heartbeat recently (for Docker)."""
+    from datetime import UTC, datetime
+
+    from bot.health import check_heartbeat
+
+    settings = _settings(args, err)
+    if settings is None:
+        return 2
+    ok, message = check_heartbeat(settings.data_dir, datetime.now(UTC))
+    print(message, file=out if ok else err)
+    return 0 if ok else 1
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the seeds through the whole pipeline with console alerts."""
     from bot.app import run_demo
@@ -266,6 +309,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print every problem as FILE:LINE:COL: message; exit 1 if any.")
     rules_arg(p)
     p.set_defaults(func=cmd_check)
+
+    def env_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--env-file", type=Path, default=Path(".env"), metavar="FILE",
+                       help="settings file (default: .env; real environment variables win)")
+
+    p = sub.add_parser("login", help="log the Telegram user account in (once, interactive)",
+                       description="Ask for the phone number, login code and 2FA password and save "
+                       "the user session under MILWATCH_DATA_DIR (mode 0600). Docker: "
+                       "`docker compose run --rm milwatch login`.")
+    env_arg(p)
+    p.set_defaults(func=cmd_login)
+
+    p = sub.add_parser("run", help="watch the channels and deliver alerts (the service)",
+                       description="Start the channel listener (user account), the alert sender and "
+                       "the command handler (bot) in one process. Ctrl-C / SIGTERM stops cleanly.")
+    env_arg(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("health", help="exit 0 if the running service is alive (for Docker)",
+                       description="Reads the heartbeat file the service writes every 30 s.")
+    env_arg(p)
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("explain", help="show which rules and words match a text",
                        description="Explain a match: rules, terms, word forms, spans, fuzzy scores.")

@@ -24,6 +24,8 @@ class Settings:
     tg_api_hash: str | None = None
     bot_token: str | None = None
     alert_chat: str | None = None  # the "default" route
+    operator_chat: str | None = None  # told about broken rules files and failed deliveries
+    forward_originals: bool = False  # the user account forwards the post before the card
     routes: dict[str, str] = field(default_factory=dict)  # ROUTE_<NAME>=chat
     analyst_ids: frozenset[int] = frozenset()
     operator_ids: frozenset[int] = frozenset()
@@ -133,6 +135,8 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
         tg_api_hash=get("TG_API_HASH"),
         bot_token=get("BOT_TOKEN"),
         alert_chat=get("ALERT_CHAT_ID"),
+        operator_chat=get("OPERATOR_CHAT_ID"),
+        forward_originals=(get("FORWARD_ORIGINALS") or "0").lower() not in _FALSE,
         routes=routes,
         analyst_ids=_int_set("ANALYST_IDS", get("ANALYST_IDS") or ""),
         operator_ids=_int_set("OPERATOR_IDS", get("OPERATOR_IDS") or ""),

@@ -8,9 +8,11 @@ fix (PermanentSendError naming the chat and the fix), stop on a dead session
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import re
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from telethon import TelegramClient, errors, types
@@ -183,8 +185,17 @@ class TelegramSender:
         forward_originals: bool = False,
         *,
         operator_chat: str | None = None,
+        chunk_spacing: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """operator_chat, when given, is told about every permanent failure."""
+        """operator_chat, when given, is told about every permanent failure.
+
+        chunk_spacing: seconds between the chunks of one long card. The outbox limiter
+        counts one message per alert, so the extra chunks keep the bot's 1 msg/s per chat
+        by waiting here (the forward comes from the user account, not the bot).
+        """
+        self._chunk_spacing = chunk_spacing
+        self._sleep = sleep
         self._bot = bot_client
         self._user = user_client
         self._forward = forward_originals and user_client is not None
@@ -243,6 +254,8 @@ class TelegramSender:
         while progress.chunks_sent < len(chunks):
             index = progress.chunks_sent
             reply_to = progress.forwarded_id if index == 0 else None
+            if index > 0 and self._chunk_spacing > 0:
+                await self._sleep(self._chunk_spacing)
             try:
                 await self._bot.send_message(
                     chat,
