@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.matching.matcher import Matcher
+from bot.settings import Settings
 from bot.rules.model import RulesError, RuleSet
 
 logger = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace, err: TextIO) -> "Settings | None":  # noqa: F821
+def _settings(args: argparse.Namespace, err: TextIO) -> Settings | None:
     from bot.settings import SettingsError, load_settings
 
     try:

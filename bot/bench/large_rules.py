@@ -495,8 +495,7 @@ def large_rules_yaml(n_rules: int = 120, seed: int = 7) -> str:
         out.append(f"    description: {_sq(desc)}")
         for lang, terms in (("ru", ru), ("uk", uk), ("en", en)):
             if terms:
-                seen: set[str] = set()
-                uniq = [t for t in terms if not (t in seen or seen.add(t))]
+                uniq = list(dict.fromkeys(terms))
                 prefix = f"    {lang}: "
                 out.append(prefix + _flow((_yaml_term(t) for t in uniq), len(prefix)))
     # A concept made of others, like "@bases" in the shipped rules.

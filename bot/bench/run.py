@@ -247,7 +247,7 @@ def _cold_startup(rules_path: Path) -> dict[str, Any]:
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     data["process_wall_s"] = wall
     data["rss_mb"] = data.pop("rss_kb") / 1024
-    return data
+    return dict(data)
 
 
 def _run_scan(n: int, seed: int, rules_path: Path, progress: Callable[[str], None]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -267,7 +267,9 @@ class Matcher:
         return tuple(out)
 
     @staticmethod
-    def _fuzzy(word: str, probe: str, pool: _FuzzyPool, cutoff: float, kind: str, add: "_Adder") -> None:
+    def _fuzzy(
+        word: str, probe: str, pool: _FuzzyPool, cutoff: float, kind: str, add: Callable[..., None]
+    ) -> None:
         if not pool.forms or cutoff > 100 or not probe:
             return
         forms, index = pool.candidates(probe, cutoff)
@@ -446,8 +448,6 @@ def _close(a: Occurrence, b: Occurrence, near: Near) -> bool:
     return True
 
 
-class _Adder:  # pragma: no cover - typing helper only
-    def __call__(self, t: int, j: int, kind: str, lemma: str, score: float = 100.0) -> None: ...
 
 
 def build_matcher(

@@ -195,7 +195,9 @@ def normalize(text: str) -> Normalized:
     if len(folded) == len(text) and _nfkc_is_moot(text):
         # Case folding kept every character in place: only drop invisible ones.
         # Only invisible characters and marks go: copy the runs between them whole.
-        starts, ends, parts = [], [], []
+        starts: list[int] = []
+        ends: list[int] = []
+        parts: list[str] = []
         pos = 0
         for m in _COMBINING_OR_INVISIBLE.finditer(folded):
             i = m.start()
