@@ -98,7 +98,37 @@ CREATE TABLE ruleset_versions (
 CREATE INDEX ruleset_versions_version ON ruleset_versions(version);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _V1_SCHEMA),)
+_V2_MUTES = """
+CREATE TABLE mutes (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('channel', 'rule')),
+    target      TEXT NOT NULL COLLATE NOCASE,
+    until       TEXT,
+    author      TEXT,
+    created_at  TEXT NOT NULL,
+    UNIQUE (kind, target)
+);
+"""
+
+_V3_FEEDBACK = """
+CREATE TABLE feedback (
+    id          INTEGER PRIMARY KEY,
+    hit_id      INTEGER NOT NULL REFERENCES hits(id) ON DELETE CASCADE,
+    verdict     TEXT NOT NULL CHECK (verdict IN ('false_positive', 'useful')),
+    author      TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL,
+    UNIQUE (hit_id, author)
+);
+CREATE INDEX feedback_hit ON feedback(hit_id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _V1_SCHEMA),
+    # Operators silence a channel or a rule for a while: hits are kept, alerts are not sent.
+    Migration(2, "mutes", _V2_MUTES),
+    # Analysts mark alert cards "false positive" or "useful"; precision per rule from it.
+    Migration(3, "feedback", _V3_FEEDBACK),
+)
 
 
 async def current_version(conn: aiosqlite.Connection) -> int:
