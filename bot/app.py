@@ -5,23 +5,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.alerts.dispatcher import AlertDispatcher
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
 from bot.commands import CommandHandler
+from bot.commands.operator import OperatorCommands
 from bot.matching import Matcher, Morphology, build_matcher
 from bot.pipeline import Pipeline
 from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
+from bot.rules.diff import diff_summary
 from bot.sources import SourceProblem
 from bot.sources.jsonl import read_labelled
 from bot.storage import Store
+
+if TYPE_CHECKING:
+    from telethon import TelegramClient
 
 logger = logging.getLogger(__name__)
 
@@ -41,30 +47,6 @@ class RuleReload:
     version: str
     summary: str = ""
     problems: list[str] | None = None
-
-
-def diff_summary(old: RuleSet | None, new: RuleSet) -> str:
-    """One line for operators: rules added, removed and changed since the last version."""
-    if old is None:
-        return f"{len(new.rules)} rules loaded"
-    before = {r.id: r for r in old.rules}
-    after = {r.id: r for r in new.rules}
-    added = sorted(after.keys() - before.keys())
-    removed = sorted(before.keys() - after.keys())
-    # Positions do not count as changes: moving a rule down the file changes nothing.
-    changed = sorted(
-        k for k in after.keys() & before.keys() if replace(after[k], line=0) != replace(before[k], line=0)
-    )
-
-    def terms(rs: RuleSet, name: str) -> list[tuple[str, str]] | None:
-        concept = rs.concepts.get(name)
-        return [(t.raw, t.lang) for t in concept.terms] if concept else None
-
-    concepts = sum(1 for k in new.concepts if terms(old, k) != terms(new, k))
-    concepts += len(old.concepts.keys() - new.concepts.keys())
-    parts = [f"+{len(added)} rules", f"-{len(removed)}", f"~{len(changed)}", f"{concepts} concepts changed"]
-    names = ", ".join([*(f"+{a}" for a in added), *(f"-{r}" for r in removed), *(f"~{c}" for c in changed)][:6])
-    return " ".join(parts) + (f" ({names})" if names else "")
 
 
 class RulesHolder:
@@ -147,8 +129,12 @@ async def build_offline_app(
     color: bool = False,
     morph: Morphology | None = None,
     clock: Callable[[], datetime] = utc_now,
+    operator: bool = False,
 ) -> OfflineApp:
-    """Wire rules, store, pipeline, console alerts and commands; raises RulesError early."""
+    """Wire rules, store, pipeline, console alerts and commands; raises RulesError early.
+
+    operator=True also answers the operator commands, which EDIT the file at rules_path.
+    """
     holder = RulesHolder(rules_path, morph or Morphology())
     ruleset = holder.load()  # refuse to start on a broken rules file
     store = await Store.open(db_path, clock=clock)
@@ -157,7 +143,10 @@ async def build_offline_app(
     router = AlertRouter({name: CONSOLE for name in ruleset.routes}, "default")
     dispatcher = AlertDispatcher(store, {CONSOLE: ConsoleSender(out, color=color)}, router, clock)
     pipeline = Pipeline(store, holder.matcher, router)
-    commands = CommandHandler(store, clock, rules_summary=lambda: holder.ruleset.summary())
+    operator_commands = OperatorCommands(rules_path, holder, store, clock) if operator else None
+    commands = CommandHandler(
+        store, clock, rules_summary=lambda: holder.ruleset.summary(), operator=operator_commands
+    )
     return OfflineApp(store, holder, pipeline, dispatcher, commands)
 
 
@@ -171,8 +160,21 @@ async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for suffix in ("", "-wal", "-shm"):
         # The demo database is disposable: every demo starts from an empty store.
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    rules: Path = args.rules
+    if args.interactive:
+        # Operator commands in the console edit a disposable copy, never the real file.
+        copy = db_path.with_name(f"{db_path.stem}-rules.yaml")
+        try:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(rules, copy)
+        except OSError as exc:
+            print(f"{rules}: cannot copy the rules for the console: {exc.strerror or exc}", file=err)
+            return 2
+        rules = copy
     try:
-        app = await build_offline_app(args.rules, db_path, out, color=args.color or out.isatty())
+        app = await build_offline_app(
+            rules, db_path, out, color=args.color or out.isatty(), operator=args.interactive
+        )
     except RulesError as exc:
         for problem in exc.problems:
             print(problem, file=err)
@@ -231,7 +233,12 @@ async def _replay_and_report(
 
 async def _interactive(app: OfflineApp, out: TextIO) -> None:
     """A tiny REPL over the same command code the bot uses."""
-    print("\nType analyst commands (/recent, /search TEXT, /stats, /help); empty line or Ctrl-D quits.", file=out)
+    print(
+        "\nType analyst commands (/recent, /search TEXT, /stats, /help) or operator commands "
+        "(/rule list, /rule test TEXT, /term add …, /mute …); empty line or Ctrl-D quits.\n"
+        f"Operator edits change the copy {app.rules.path}, not the original rules file.",
+        file=out,
+    )
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -240,7 +247,7 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
             break
         if not line.strip():
             break
-        print(await app.commands.handle(line.strip()), file=out)
+        print(await app.commands.handle(line.strip(), role="operator", author="console"), file=out)
 
 
 # -- live service ------------------------------------------------------------------
@@ -281,8 +288,25 @@ async def run_login(settings: Settings, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
-    """`milwatch run`: listener, alert sender and command handler in one process."""
+async def run_live(
+    settings: Settings,
+    out: TextIO,
+    err: TextIO,
+    *,
+    make_clients: Callable[[Settings], tuple[TelegramClient, TelegramClient]] | None = None,
+    stop: asyncio.Event | None = None,
+    dispatch_interval: float = DISPATCH_INTERVAL,
+    reload_interval: float = RELOAD_INTERVAL,
+    heartbeat_interval: float = HEARTBEAT_INTERVAL,
+) -> int:
+    """`milwatch run`: listener, alert sender and command handler in one process.
+
+    The keyword arguments exist for tests; production passes none of them.
+    make_clients builds the (user, bot) clients, not yet connected (default: the real
+    ones, with their session files under settings.data_dir). stop, when given, stops the
+    service once set, and no signal handlers are installed (default: a private event set
+    by SIGINT/SIGTERM). The intervals are in seconds.
+    """
     import signal
 
     from bot.alerts.ratelimit import RateLimiter
@@ -297,6 +321,7 @@ async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
     )
     from bot.telegram.errors import FatalTelegramError
     from bot.telegram.listener import ChannelListener
+    from bot.backtest import make_chat_backtest
     from bot.telegram.sender import TelegramSender
 
     missing = check_credentials(settings)
@@ -326,12 +351,14 @@ async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
         return 2
     routes, route_problems = live_routes(ruleset, settings)
     if route_problems or "default" not in routes:
-        for problem in route_problems or ["route 'default' has no chat: set ALERT_CHAT_ID in .env"]:
-            print(f"milwatch run: {problem}", file=err)
+        for message in route_problems or ["route 'default' has no chat: set ALERT_CHAT_ID in .env"]:
+            print(f"milwatch run: {message}", file=err)
         return 2
 
-    user = make_user_client(settings)
-    bot = make_bot_client(settings)
+    if make_clients is None:
+        user, bot = make_user_client(settings), make_bot_client(settings)
+    else:
+        user, bot = make_clients(settings)
     try:
         await connect_authorized(user, "user account")
         await connect_authorized(bot, "bot", bot_token=settings.bot_token)
@@ -354,12 +381,19 @@ async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
     dispatcher = AlertDispatcher(store, {"telegram": sender}, router, utc_now, limiter=RateLimiter(utc_now))
     pipeline = Pipeline(store, holder.matcher, router)
     listener = ChannelListener(user, store, pipeline, settings, utc_now)
-    commands = CommandHandler(store, utc_now, rules_summary=lambda: holder.ruleset.summary())
+    operator_commands = OperatorCommands(
+        settings.rules_path, holder, store, utc_now,
+        backtest=make_chat_backtest(store, holder, settings.rules_path.parent),
+    )
+    commands = CommandHandler(
+        store, utc_now, rules_summary=lambda: holder.ruleset.summary(), operator=operator_commands
+    )
     adapter = BotCommandAdapter(bot, commands, settings.analyst_ids, settings.operator_ids)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
 
     async def dispatch_forever() -> None:
         while not stop.is_set():
@@ -368,7 +402,7 @@ async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
             except Exception:  # noqa: BLE001
                 # The outbox keeps every alert; a failed flush is retried next tick.
                 logger.exception("alert dispatch failed")
-            await _wait(stop, DISPATCH_INTERVAL)
+            await _wait(stop, dispatch_interval)
 
     async def reload_forever() -> None:
         while not stop.is_set():
@@ -382,13 +416,13 @@ async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
                 logger.warning("%s", text)
                 if operator_chat:
                     await sender.notify(operator_chat, text)
-            await _wait(stop, RELOAD_INTERVAL)
+            await _wait(stop, reload_interval)
 
     async def heartbeat_forever() -> None:
         while not stop.is_set():
             counts = await store.counts()
             write_heartbeat(settings.data_dir, utc_now(), f"{counts['posts']} posts, {counts['alerts']} alerts")
-            await _wait(stop, HEARTBEAT_INTERVAL)
+            await _wait(stop, heartbeat_interval)
 
     await adapter.start()
     print(f"milwatch running: {len(settings.channels)} channel(s), {ruleset.summary()}", file=out)
@@ -404,10 +438,10 @@ async def run_live(settings: Settings, out: TextIO, err: TextIO) -> int:
     try:
         done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not stopper and task.exception() is not None:
-                exc = task.exception()
-                print(f"milwatch run: stopping: {exc}", file=err)
-                code = 2 if isinstance(exc, FatalTelegramError) else 1
+            failure = None if task is stopper else task.exception()
+            if failure is not None:
+                print(f"milwatch run: stopping: {failure}", file=err)
+                code = 2 if isinstance(failure, FatalTelegramError) else 1
     finally:
         # Clean shutdown: stop reading, let in-flight posts finish, keep the outbox.
         stop.set()

@@ -1,4 +1,4 @@
-"""`milwatch` command line: demo, scan, eval, check, explain (and `python -m bot`)."""
+"""`milwatch` command line: demo, scan, eval, backtest, check, explain (and `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.matching.matcher import Matcher
 from bot.settings import Settings
@@ -172,11 +173,17 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Precision, recall and F1 per topic on a labelled JSONL file."""
+    """Precision, recall and F1 per topic on a labelled JSONL file (or feedback precision)."""
     from bot.evaluation import evaluate, format_report
     from bot.sources import SourceProblem
     from bot.sources.jsonl import read_labelled
 
+    if args.from_feedback:
+        return _eval_feedback(args, out, err)
+    if args.path is None or args.db is not None or args.since is not None:
+        print("milwatch eval: give a labelled JSONL file, or --from-feedback "
+              "(--db and --since only apply with --from-feedback)", file=err)
+        return 2
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
         return 2
@@ -194,6 +201,107 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     topics = list(ruleset.topics) or ["withdrawal", "evacuation"]
     print(format_report(evaluate(rows, topics)), file=out)
+    return 0
+
+
+def _since(text: str | None, err: TextIO) -> tuple[bool, datetime | None, str]:
+    """--since as (ok, moment, phrase): '7d' back from now, or an ISO date/time (UTC if bare)."""
+    from bot.alerts.card import format_time
+    from bot.commands.handler import parse_duration
+
+    if text is None:
+        return True, None, ""
+    duration = parse_duration(text)
+    if duration is not None:
+        return True, datetime.now(UTC) - duration.delta, f"in the last {duration.label}"
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        print(f"--since {text!r}: use a period such as 7d or 24h (up to 366d), "
+              "or a date such as 2024-05-01", file=err)
+        return False, None, ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return True, moment, f"since {format_time(moment)}"
+
+
+def _database(args: argparse.Namespace, err: TextIO) -> Path | None:
+    """--db, else the settings database (MILWATCH_DB or MILWATCH_DATA_DIR); None if missing."""
+    from bot.settings import load_settings
+
+    path: Path = args.db or load_settings(Path(".env"), os.environ).database
+    if not path.is_file():
+        # Never create an empty database by looking at one that is not there.
+        print(f"{path}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
+        return None
+    return path
+
+
+def _eval_feedback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Precision per rule from the analysts' marks on alert cards, worst first."""
+    from bot.feedback import format_feedback
+    from bot.storage import Store
+
+    if args.path is not None:
+        print("milwatch eval: --from-feedback reads the database; give no PATH", file=err)
+        return 2
+    ok, since, scope = _since(args.since, err)
+    db = _database(args, err)
+    if not ok or db is None:
+        return 2
+
+    async def read() -> list[Any]:
+        async with Store.open(db) as store:
+            return await store.feedback_by_rule(since)
+
+    print(format_feedback(asyncio.run(read()), scope), file=out)
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Replay the stored posts through the current and the proposed rules; per-rule changes."""
+    from bot.backtest import backtest, format_backtest
+    from bot.matching.matcher import build_matcher
+    from bot.matching.morph import Morphology
+    from bot.scan import default_jobs
+    from bot.settings import load_settings
+
+    proposed_rules = _load_ruleset(args.rules, err)
+    current_rules = _load_ruleset(args.current, err)
+    if proposed_rules is None or current_rules is None:
+        return 2
+    ok, since, _ = _since(args.since, err)
+    db = _database(args, err)
+    if not ok or db is None:
+        return 2
+    morph = Morphology(use_ukrainian=load_settings(Path(".env"), os.environ).use_ukrainian)
+    current = build_matcher(current_rules, morph)
+    proposed = build_matcher(proposed_rules, morph)
+    # Workers only pay off on a database of some size (roughly 5,000 posts and up).
+    jobs = args.jobs if args.jobs is not None else (
+        default_jobs() if db.stat().st_size > 5_000_000 else 1
+    )
+    bar: Progress | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(total, err, args.progress or err.isatty())
+        bar.update(done)
+
+    try:
+        report = asyncio.run(backtest(db, current, proposed, since, progress, jobs=jobs))
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_backtest(report), file=out)
+    rate = report.posts / report.elapsed if report.elapsed > 0 else 0.0
+    print(
+        f"backtest: {report.posts:,} posts in {report.elapsed:.1f}s ({rate:,.0f} posts/s, "
+        f"{report.jobs} process(es)): {report.gained:,} hits gained, {report.lost:,} lost, "
+        f"{report.errors} problem(s)",
+        file=err,
+    )
     return 0
 
 
@@ -280,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules_arg(p)
     p.add_argument("--seeds", type=Path, default=Path("seeds/posts.jsonl"), help="posts to replay")
     p.add_argument("--db", type=Path, default=Path("data/demo.sqlite3"), help="demo database (recreated)")
-    p.add_argument("--interactive", action="store_true", help="then type analyst commands (/recent, /search …)")
+    p.add_argument("--interactive", action="store_true", help="then type analyst and operator commands (/recent, /rule test …; edits go to a copy of the rules)")
     p.add_argument("--color", action="store_true", help="force coloured highlights")
     p.set_defaults(func=cmd_demo)
 
@@ -302,9 +410,32 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score the rules on labelled posts (JSONL: id, channel, date, "
                        "text, topics); "
                        "ends with F1(macro)=0.xxx.")
-    p.add_argument("path", type=Path, help="labelled JSONL")
+    p.add_argument("path", type=Path, nargs="?", help="labelled JSONL")
     rules_arg(p)
+    p.add_argument("--from-feedback", action="store_true",
+                   help="instead: precision per rule from the analysts' ✅/❌ marks in the database")
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="with --from-feedback: database (default: MILWATCH_DB or data/milwatch.sqlite3)")
+    p.add_argument("--since", default=None, metavar="PERIOD",
+                   help="with --from-feedback: only marks made in the last PERIOD (30d) or since a date")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("backtest", help="compare a proposed rules file with the current one on stored posts",
+                       description="Replay the posts stored in the database through the current and "
+                       "the proposed rules; print per rule the hits with each, the posts gained and "
+                       "lost, and example posts. A broken rules file prints FILE:LINE:COL problems "
+                       "(exit 2).")
+    p.add_argument("--rules", type=Path, required=True, metavar="NEW.yaml", help="the proposed rules file")
+    p.add_argument("--current", type=Path, default=DEFAULT_RULES, metavar="FILE",
+                   help=f"the rules to compare with (default: {DEFAULT_RULES})")
+    p.add_argument("--since", default=None, metavar="PERIOD",
+                   help="only posts from the last PERIOD (7d, 24h) or since a date (2024-05-01)")
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="database (default: MILWATCH_DB or MILWATCH_DATA_DIR/milwatch.sqlite3)")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes (default: one per core for databases over 5 MB)")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("check", help="validate a rules file",
                        description="Print every problem as FILE:LINE:COL: message; exit 1 if any.")

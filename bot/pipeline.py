@@ -37,6 +37,7 @@ class IngestResult:
     alerts_enqueued: int = 0
     text_changed: bool = False
     error: str | None = None
+    alerts_muted: int = 0  # hits recorded without an alert: their channel or rule is muted
 
 
 class Pipeline:
@@ -78,21 +79,28 @@ class Pipeline:
                 return IngestResult(post_id=write.post_id, new_post=False)
             matcher = self._matcher_source()
             hits = matcher.match(post.text)
-            enqueued = 0
+            enqueued = muted = 0
+            # Operators' mutes (a channel or a rule, for a while): hits are still
+            # recorded, only their alerts are not queued.
+            mutes = await self._store.active_mutes() if hits else []
             for hit in hits:
                 # One call per hit so each new row id is paired with its own route.
                 new_ids = await self._store.add_hits(write.post_id, [hit], matcher.version)
+                if new_ids and any(m.matches(post.channel, hit.rule_id) for m in mutes):
+                    muted += len(new_ids)
+                    continue
                 for hit_id in new_ids:
                     route = self._router.route_for(hit.route)
                     if await self._store.enqueue_alert(hit_id, route) is not None:
                         enqueued += 1
         if hits:
             logger.info(
-                "post %s/%s: %d hit(s), %d alert(s) enqueued",
+                "post %s/%s: %d hit(s), %d alert(s) enqueued, %d muted",
                 post.channel,
                 post.msg_id,
                 len(hits),
                 enqueued,
+                muted,
             )
         return IngestResult(
             post_id=write.post_id,
@@ -100,4 +108,5 @@ class Pipeline:
             hits=list(hits),
             alerts_enqueued=enqueued,
             text_changed=write.text_changed,
+            alerts_muted=muted,
         )

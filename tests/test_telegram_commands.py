@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from conftest import T0, FakeClock, make_hit, make_post
+from telegram_fakes import OfflineNetwork, offline_client
 from telethon import TelegramClient, events, functions, types
 from telethon.extensions import html as tl_html
-from test_telegram_sender import OfflineNetwork, offline_client
 
 from bot.commands import CommandHandler
 from bot.domain import Severity

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import T0, CountingMatcher, FakeClock, matcher_from_yaml
-from telethon import TelegramClient, errors, functions
-from telethon.sessions import MemorySession
+from telegram_fakes import HIT_TEXT, MISS_TEXT, Crash, FakeTelegram, OfflineClient, text_for
+from telethon import errors
 from telethon.tl import types
 
 from bot.alerts.router import AlertRouter
@@ -46,187 +46,6 @@ rules:
     severity: high
     match: pullout
 """
-
-HIT_TEXT = "Начался отвод войск от города"
-MISS_TEXT = "Погода сегодня хорошая"
-
-
-def text_for(msg_id: int) -> str:
-    """Every third post matches the rule; all texts are distinct."""
-    base = HIT_TEXT if msg_id % 3 == 0 else MISS_TEXT
-    return f"{base}, сообщение {msg_id}"
-
-
-class Crash(BaseException):
-    """Simulated process death: no `except Exception` anywhere can swallow it."""
-
-
-# -- the recording fake for the network ---------------------------------------
-
-
-@dataclass
-class FakeTelegram:
-    """Serves real TL objects for the few network calls the listener makes, and records them."""
-
-    channels: dict[int, types.Channel] = field(default_factory=dict)
-    usernames: dict[str, int] = field(default_factory=dict)
-    history: dict[int, list[Any]] = field(default_factory=dict)
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-    resolve_errors: dict[str, Exception] = field(default_factory=dict)  # one-shot
-    join_errors: dict[int, Exception] = field(default_factory=dict)  # one-shot
-    history_errors: dict[int, Exception] = field(default_factory=dict)  # one-shot
-    crash_after: dict[int, int] = field(default_factory=dict)  # raise Crash after k items
-    connect_errors: list[BaseException] = field(default_factory=list)  # one per connect()
-    disconnect_error: BaseException | None = None
-    authorized: bool = True
-
-    def add_channel(
-        self,
-        tg_id: int,
-        username: str | None = None,
-        *,
-        left: bool = False,
-        title: str | None = None,
-        via_usernames: bool = False,
-    ) -> types.Channel:
-        channel = types.Channel(
-            id=tg_id,
-            title=title or f"Channel {tg_id}",
-            photo=types.ChatPhotoEmpty(),
-            date=T0 - timedelta(days=400),
-            broadcast=True,
-            left=left,
-            access_hash=tg_id * 7 + 1,
-            username=None if via_usernames else username,
-            usernames=[types.Username(username, active=True)]
-            if via_usernames and username
-            else None,
-        )
-        self.channels[tg_id] = channel
-        if username:
-            self.usernames[username.lower()] = tg_id
-        self.history.setdefault(tg_id, [])
-        return channel
-
-    def post(self, tg_id: int, msg_id: int, text: str | None = None, **kw: Any) -> types.Message:
-        kw.setdefault("date", T0 - timedelta(minutes=10) + timedelta(seconds=msg_id))
-        message = types.Message(
-            id=msg_id,
-            peer_id=types.PeerChannel(tg_id),
-            message=text_for(msg_id) if text is None else text,
-            post=True,
-            **kw,
-        )
-        self.history[tg_id].append(message)
-        return message
-
-    def names(self, kind: str) -> list[Any]:
-        return [arg for name, arg in self.calls if name == kind]
-
-    # network calls --------------------------------------------------------
-
-    async def get_entity(self, target: Any) -> Any:
-        self.calls.append(("get_entity", target))
-        key = target.lower() if isinstance(target, str) else repr(target)
-        if key in self.resolve_errors:
-            raise self.resolve_errors.pop(key)
-        if isinstance(target, types.PeerChannel):
-            if target.channel_id in self.channels:
-                return self.channels[target.channel_id]
-            raise ValueError(f"Could not find the input entity for {target!r}")
-        if key not in self.usernames:
-            raise ValueError(f'No user has "{target}" as username')
-        return self.channels[self.usernames[key]]
-
-    async def call(self, request: Any) -> Any:
-        if isinstance(request, functions.users.GetUsersRequest):
-            # Telethon's dispatcher asks for our own id once.
-            return [types.User(id=4242, is_self=True, access_hash=1, bot=False)]
-        if isinstance(request, functions.channels.JoinChannelRequest):
-            self.calls.append(("join", request.channel))
-            tg_id = request.channel.channel_id
-            if tg_id in self.join_errors:
-                raise self.join_errors.pop(tg_id)
-            self.channels[tg_id].left = False
-            return types.Updates(updates=[], users=[], chats=[], date=T0, seq=0)
-        if isinstance(request, functions.channels.GetChannelsRequest):
-            self.calls.append(("get_channels", list(request.id)))
-            chats = []
-            for inp in request.id:
-                channel = self.channels[inp.channel_id]
-                assert inp.access_hash == channel.access_hash, "stale access hash"
-                chats.append(channel)
-            return types.messages.Chats(chats=chats)
-        raise AssertionError(f"unexpected request {request!r}")
-
-    def iter_messages(
-        self,
-        entity: Any,
-        limit: int | None = None,
-        *,
-        min_id: int = 0,
-        reverse: bool = False,
-        **unexpected: Any,
-    ) -> AsyncIterator[Any]:
-        assert not unexpected, f"fake does not model {unexpected}"
-        self.calls.append(("iter_messages", (entity, limit, min_id, reverse)))
-        return self._iter(entity, limit, min_id, reverse)
-
-    async def _iter(
-        self, entity: Any, limit: int | None, min_id: int, reverse: bool
-    ) -> AsyncIterator[Any]:
-        assert isinstance(entity, types.InputPeerChannel), entity
-        channel = self.channels[entity.channel_id]
-        assert entity.access_hash == channel.access_hash
-        if entity.channel_id in self.history_errors:
-            raise self.history_errors.pop(entity.channel_id)
-        messages = sorted(
-            (m for m in self.history[entity.channel_id] if m.id > min_id),
-            key=lambda m: m.id,
-            reverse=not reverse,
-        )
-        if limit is not None:
-            messages = messages[:limit]
-        for served, message in enumerate(messages):
-            if self.crash_after.get(entity.channel_id) == served:
-                del self.crash_after[entity.channel_id]
-                raise Crash(f"crash after {served} messages")
-            yield message
-
-
-class OfflineClient(TelegramClient):  # type: ignore[misc]
-    """A real, never-connected TelegramClient; only its network calls go to the fake."""
-
-    def __init__(self, fake: FakeTelegram) -> None:
-        super().__init__(MemorySession(), 1, "x" * 32)
-        self.fake = fake
-
-    async def __call__(
-        self, request: Any, ordered: bool = False, flood_sleep_threshold: Any = None
-    ) -> Any:
-        return await self.fake.call(request)
-
-    async def get_entity(self, entity: Any) -> Any:
-        return await self.fake.get_entity(entity)
-
-    def iter_messages(self, entity: Any, limit: Any = None, **kwargs: Any) -> Any:
-        return self.fake.iter_messages(entity, limit, **kwargs)
-
-    async def connect(self) -> None:
-        self.fake.calls.append(("connect", None))
-        if self.fake.connect_errors:
-            raise self.fake.connect_errors.pop(0)
-
-    async def is_user_authorized(self) -> bool:
-        return self.fake.authorized
-
-    async def run_until_disconnected(self) -> None:
-        if self.fake.disconnect_error is not None:
-            raise self.fake.disconnect_error
-
-    async def disconnect(self) -> None:
-        self.fake.calls.append(("disconnect", None))
-
 
 # -- wiring ---------------------------------------------------------------------
 

@@ -1,24 +1,23 @@
 """TelegramSender and the client helpers, offline.
 
 The clients are REAL, never-connected TelegramClients; only the MTProto sender (the one
-place a request leaves the client) is replaced by OfflineNetwork, a recording fake that
-answers like Telegram or raises real Telethon errors. So Telethon's own send_message /
-forward_messages, HTML parsing, entity resolution and flood handling all run for real.
+place a request leaves the client) is replaced by OfflineNetwork (telegram_fakes.py), a
+recording fake that answers like Telegram or raises real Telethon errors. So Telethon's own
+send_message / forward_messages, HTML parsing, entity resolution and flood handling all run
+for real.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
 import stat
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import T0, FakeClock, make_hit, make_post
+from telegram_fakes import SOURCE_CHANNEL_ID, OfflineNetwork, offline_client
 from telethon import TelegramClient, errors, functions, types
 from telethon.extensions import html as tl_html
 from telethon.sessions import MemorySession
@@ -36,121 +35,6 @@ from bot.telegram.sender import TelegramSender, map_send_error, parse_chat
 
 ALERT_CHAT = -1001234567890
 ALERT_CHANNEL_ID = 1234567890
-SOURCE_CHANNEL_ID = 555000111
-
-
-# -- the recording fake network ------------------------------------------------------
-
-
-class OfflineNetwork:
-    """Stands in for Telethon's MTProtoSender: records requests, answers or raises.
-
-    fail(RequestType, error, ..., after=n) lets n requests of that type through, then
-    raises the given (real Telethon) errors for the next ones; everything else gets a
-    minimal answer shaped like Telegram's.
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[Any] = []
-        self._script: dict[type, list[BaseException | None]] = {}
-        self._ids = itertools.count(1000)
-        self.usernames: dict[str, int] = {"frontnews": SOURCE_CHANNEL_ID}
-        self.forwarded_ids: list[int] = []
-
-    def fail(self, request_type: type, *errors_: BaseException, after: int = 0) -> None:
-        self._script.setdefault(request_type, []).extend([None] * after + list(errors_))
-
-    def of(self, request_type: type) -> list[Any]:
-        return [r for r in self.requests if isinstance(r, request_type)]
-
-    @property
-    def messages(self) -> list[functions.messages.SendMessageRequest]:
-        return self.of(functions.messages.SendMessageRequest)
-
-    def send(self, request: Any, ordered: bool = False) -> asyncio.Future[Any]:
-        self.requests.append(request)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        script = self._script.get(type(request))
-        error = script.pop(0) if script else None
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(self._answer(request))
-        return future
-
-    def _answer(self, request: Any) -> Any:
-        now = datetime.now(UTC)
-        if isinstance(request, functions.messages.SendMessageRequest):
-            return types.UpdateShortSentMessage(
-                id=next(self._ids), pts=1, pts_count=1, date=now, out=True
-            )
-        if isinstance(request, functions.messages.ForwardMessagesRequest):
-            peer = request.to_peer
-            if isinstance(peer, types.InputPeerChannel):
-                to: Any = types.PeerChannel(peer.channel_id)
-                update_type: Any = types.UpdateNewChannelMessage
-            else:
-                to = types.PeerChat(peer.chat_id)
-                update_type = types.UpdateNewMessage
-            updates: list[Any] = []
-            for random_id in request.random_id:
-                new_id = next(self._ids)
-                self.forwarded_ids.append(new_id)
-                message = types.Message(
-                    id=new_id,
-                    peer_id=to,
-                    date=now,
-                    message="original post",
-                    fwd_from=types.MessageFwdHeader(
-                        date=now, from_id=types.PeerChannel(SOURCE_CHANNEL_ID)
-                    ),
-                )
-                updates += [
-                    types.UpdateMessageID(id=new_id, random_id=random_id),
-                    update_type(message=message, pts=1, pts_count=1),
-                ]
-            return types.Updates(updates=updates, users=[], chats=[], date=now, seq=0)
-        if isinstance(request, functions.channels.GetChannelsRequest):
-            return types.messages.Chats(chats=[_channel(request.id[0].channel_id)])
-        if isinstance(request, functions.contacts.ResolveUsernameRequest):
-            channel_id = self.usernames.get(request.username.lower())
-            if channel_id is None:
-                raise AssertionError(f"unexpected username {request.username}")
-            return types.contacts.ResolvedPeer(
-                peer=types.PeerChannel(channel_id),
-                chats=[_channel(channel_id, request.username)],
-                users=[],
-            )
-        if isinstance(request, functions.users.GetUsersRequest):
-            (wanted,) = request.id
-            if isinstance(wanted, types.InputUserSelf):
-                return [
-                    types.User(id=999, is_self=True, bot=True, access_hash=1, username="mw_bot")
-                ]
-            return [types.User(id=wanted.user_id, access_hash=wanted.user_id * 3)]
-        if isinstance(request, functions.bots.SetBotCommandsRequest):
-            return True
-        raise AssertionError(f"OfflineNetwork has no answer for {type(request).__name__}")
-
-
-def _channel(channel_id: int, username: str | None = None) -> types.Channel:
-    return types.Channel(
-        id=channel_id,
-        title=f"channel {channel_id}",
-        photo=types.ChatPhotoEmpty(),
-        date=T0,
-        access_hash=channel_id * 7,
-        megagroup=True,
-        username=username,
-    )
-
-
-def offline_client(network: OfflineNetwork, **options: Any) -> TelegramClient:
-    """A real TelegramClient that never connects; its requests go to network."""
-    options.setdefault("flood_sleep_threshold", 0)
-    client = TelegramClient(MemorySession(), 1, "x" * 32, raise_last_call_error=True, **options)
-    client._sender = network
-    return client
 
 
 # -- alerts to send ----------------------------------------------------------------------

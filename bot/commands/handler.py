@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.alerts.card import build_excerpt, display_channel, format_time, render_excerpt
 from bot.domain import Post, StoredHit
+from bot.feedback import format_feedback
 from bot.storage import Store, fold_text
 
 logger = logging.getLogger(__name__)
@@ -37,9 +39,52 @@ HELP_TEXT = """Commands:
 /recent [N] [topic|@channel] - latest hits (N: 1-50, default 5)
 /search TEXT [since 24h|7d] - posts containing TEXT (case- and ё-insensitive)
 /stats [24h|7d] - posts read, hits per topic and channel, alerts by status (default 24h)
+/stats feedback [30d] - precision per rule from the ✅/❌ marks on alert cards, worst first
 /channels - each channel: last post seen, how long ago, last error
 /help - this list"""
 RULES_HELP = "\n/rules - summary of the active rules"
+OPERATOR_HELP = """
+Operator commands (they edit the rules file; every edit is validated, versioned and applied at once):
+/rule list - every rule: on/off, topic, severity, mutes
+/rule show ID - a rule's condition, severity, route, topic and its concepts' terms
+/rule test TEXT - would TEXT alert? which rules, which words in which forms, where
+/rule enable ID, /rule disable ID - switch a rule on or off
+/rule backtest [ARGS] - how the rules file would have done on stored posts
+/term add CONCEPT [ru|uk|en|any] WORD... - add terms ("quoted" = exact form; commas separate phrases)
+/term remove CONCEPT WORD... - remove terms from every language list of the concept
+/mute @channel|RULE_ID [for 2h] - record hits but send no alerts (no period: until /unmute); /mute lists mutes
+/unmute @channel|RULE_ID - send alerts again
+/rules history [N] - recorded versions: when, from the file or the chat, who
+/rules rollback VERSION - put an earlier version back (as a new chat edit)"""
+
+# Operator commands: /rule …, /term …, /mute, /unmute, /rules history|rollback.
+OPERATOR_COMMAND_NAMES = frozenset({"rule", "term", "mute", "unmute"})
+_RULES_OPERATOR_ARGS = ("history", "rollback")
+
+
+def operator_command(text: str) -> str | None:
+    """'/rule show', '/term add', '/mute', '/rules rollback' … for operator commands, else None."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return None
+    head, *rest = stripped.split(None, 2)
+    name = head[1:].split("@", 1)[0].lower()
+    sub = rest[0].lower()[:32] if rest else ""
+    if name in ("rule", "term"):
+        return f"/{name} {sub}".rstrip()
+    if name in ("mute", "unmute"):
+        return f"/{name}"
+    if name == "rules" and sub in _RULES_OPERATOR_ARGS:
+        return f"/rules {sub}"
+    return None
+
+
+class OperatorLike(Protocol):
+    """What CommandHandler needs from bot.commands.operator.OperatorCommands."""
+
+    def handle(self, text: str, author: str | None) -> Awaitable[str]:
+        """Run one operator command; always a reply."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +121,13 @@ class StatsCommand:
 
 
 @dataclass(frozen=True)
+class FeedbackStatsCommand:
+    """/stats feedback: precision per rule from the analysts' marks (all time or a window)."""
+
+    since: Duration | None = None
+
+
+@dataclass(frozen=True)
 class HelpCommand:
     """/help (also /start)."""
 
@@ -99,7 +151,13 @@ class CommandError:
 
 
 Command = (
-    RecentCommand | SearchCommand | StatsCommand | HelpCommand | RulesCommand | ChannelsCommand
+    RecentCommand
+    | SearchCommand
+    | StatsCommand
+    | FeedbackStatsCommand
+    | HelpCommand
+    | RulesCommand
+    | ChannelsCommand
 )
 
 
@@ -201,8 +259,20 @@ def _parse_search(args: list[str]) -> SearchCommand | CommandError:
     return SearchCommand(query=query, since=since)
 
 
-def _parse_stats(args: list[str]) -> StatsCommand | CommandError:
-    usage = "Usage: /stats [24h|7d]"
+def _parse_stats(args: list[str]) -> StatsCommand | FeedbackStatsCommand | CommandError:
+    usage = "Usage: /stats [24h|7d] or /stats feedback [30d]"
+    if args and args[0].lower() == "feedback":
+        if len(args) > 3:
+            return CommandError(f"Too many arguments. {usage}")
+        if len(args) == 1:
+            return FeedbackStatsCommand()
+        period = " ".join(args[1:])
+        since = parse_duration(period)
+        if since is None:
+            return CommandError(
+                f"Bad period {period!r}: use a number and m/h/d/w, e.g. 30d. {usage}"
+            )
+        return FeedbackStatsCommand(since=since)
     if len(args) > 2:
         return CommandError(f"Too many arguments. {usage}")
     label = " ".join(args) if args else DEFAULT_STATS_WINDOW
@@ -244,24 +314,57 @@ class CommandHandler:
     """Answers analyst commands with plain text (the Telegram layer escapes it)."""
 
     def __init__(
-        self, store: Store, clock: Clock, rules_summary: Callable[[], str] | None = None
+        self,
+        store: Store,
+        clock: Clock,
+        rules_summary: Callable[[], str] | None = None,
+        operator: OperatorLike | None = None,
     ) -> None:
-        """rules_summary, when given, enables /rules."""
+        """rules_summary, when given, enables /rules; operator enables the operator commands."""
         self._store = store
         self._clock = clock
         self._rules_summary = rules_summary
+        self._operator = operator
 
-    def help_text(self) -> str:
-        """The command list, including /rules when available."""
-        return HELP_TEXT + (RULES_HELP if self._rules_summary else "")
+    @property
+    def store(self) -> Store:
+        """The store the commands read (the bot records feedback marks in it too)."""
+        return self._store
 
-    async def handle(self, text: str) -> str:
-        """Parse and run one command; always returns a reply, never raises."""
+    def help_text(self, role: str = "analyst") -> str:
+        """The command list, including /rules when available and, for operators, theirs."""
+        text = HELP_TEXT + (RULES_HELP if self._rules_summary else "")
+        if role == "operator" and self._operator is not None:
+            text += "\n" + OPERATOR_HELP
+        return text
+
+    async def handle(self, text: str, role: str = "analyst", author: str | None = None) -> str:
+        """Parse and run one command; always returns a reply, never raises.
+
+        role is "analyst" or "operator"; operator commands (/rule, /term, /mute, /unmute,
+        /rules history|rollback) are refused for analysts. author names who made an edit.
+        """
+        wanted = operator_command(text)
+        if wanted is not None:
+            if role != "operator":
+                return (
+                    f"Sorry, {wanted} is an operator command: only users listed in OPERATOR_IDS "
+                    "may use it. Ask an operator, or see /help for your commands."
+                )
+            if self._operator is None:
+                return f"{wanted} is not available here.\n{self.help_text(role)}"
+            try:
+                return await self._operator.handle(text, author)
+            except Exception:
+                logger.exception("operator command %r failed", wanted)
+                return "Sorry, that command failed with an internal error (logged)."
         command = parse_command(text)
         if isinstance(command, CommandError):
             if command.show_help:
-                return f"{command.message}\n{self.help_text()}"
+                return f"{command.message}\n{self.help_text(role)}"
             return command.message
+        if isinstance(command, HelpCommand):
+            return self.help_text(role)
         try:
             return await self.run(command)
         except Exception:
@@ -277,6 +380,8 @@ class CommandHandler:
             return await self._search(command)
         if isinstance(command, StatsCommand):
             return await self._stats(command)
+        if isinstance(command, FeedbackStatsCommand):
+            return await self._feedback_stats(command)
         if isinstance(command, ChannelsCommand):
             return await self._channels()
         if isinstance(command, RulesCommand):
@@ -347,6 +452,11 @@ class CommandHandler:
             if channel.last_error:
                 lines.append(f"   last error: {channel.last_error}")
         return "\n".join(lines)
+
+    async def _feedback_stats(self, command: FeedbackStatsCommand) -> str:
+        since = self._clock() - command.since.delta if command.since else None
+        rows = await self._store.feedback_by_rule(since)
+        return format_feedback(rows, f"in the last {command.since.label}" if command.since else "")
 
     async def _stats(self, command: StatsCommand) -> str:
         now = self._clock()

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 
 from bot.domain import Alert, Hit, Post, Severity, StoredHit
+from bot.feedback import VERDICTS, RuleFeedback
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ Clock = Callable[[], datetime]
 
 ALERT_STATUSES = ("pending", "sent", "failed")
 RULESET_SOURCES = ("file", "chat")
+MUTE_KINDS = ("channel", "rule")
 
 # Apostrophe look-alikes Ukrainian text uses interchangeably (п'ять / п’ять / пʼять).
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'", "`": "'"})
@@ -112,6 +114,22 @@ class RulesetRecord:
     author: str | None
     text: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Mute:
+    """A muted channel or rule: hits are still recorded, no alert is queued until `until`."""
+
+    kind: str  # "channel" or "rule"
+    target: str  # channel username without "@", or rule id
+    until: datetime | None  # None: until /unmute
+    author: str | None
+    created_at: datetime
+
+    def matches(self, channel: str, rule_id: str) -> bool:
+        """Whether a hit of rule_id in channel falls under this mute."""
+        value = channel.lstrip("@") if self.kind == "channel" else rule_id
+        return value.casefold() == self.target.casefold()
 
 
 class _OpenStore:
@@ -622,6 +640,92 @@ class Store:
             created_at=from_db_time(row["created_at"]),
         )
 
+    async def ruleset_history(self, limit: int = 20) -> list[RulesetRecord]:
+        """The most recently recorded rule set versions, newest first."""
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT * FROM ruleset_versions ORDER BY id DESC LIMIT ?", (int(limit),)
+            )
+        return [self._ruleset_from_row(row) for row in rows]
+
+    async def find_ruleset(self, version: str) -> list[RulesetRecord]:
+        """Recorded versions whose id starts with version (4+ characters), newest first."""
+        prefix = version.strip().lower()
+        if len(prefix) < 4:
+            return []
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT * FROM ruleset_versions WHERE substr(version, 1, ?) = ? ORDER BY id DESC",
+                (len(prefix), prefix),
+            )
+        return [self._ruleset_from_row(row) for row in rows]
+
+    @staticmethod
+    def _ruleset_from_row(row: aiosqlite.Row) -> RulesetRecord:
+        return RulesetRecord(
+            record_id=row["id"],
+            version=row["version"],
+            source=row["source"],
+            author=row["author"],
+            text=row["text"],
+            created_at=from_db_time(row["created_at"]),
+        )
+
+    # -- mutes: a channel or a rule silenced for a while ----------------------
+
+    async def add_mute(
+        self, kind: str, target: str, until: datetime | None, author: str | None
+    ) -> None:
+        """Mute a channel or rule until a time (None: until removed); replaces an older mute."""
+        if kind not in MUTE_KINDS:
+            raise ValueError(f"mute kind must be one of {MUTE_KINDS}, not {kind!r}")
+        name = _normalise_channel(target) if kind == "channel" else target.strip()
+        if not name:
+            raise ValueError("empty mute target")
+        async with self.transaction():
+            await self._db.execute(
+                "INSERT INTO mutes (kind, target, until, author, created_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(kind, target) DO UPDATE SET until = excluded.until,"
+                " author = excluded.author, created_at = excluded.created_at",
+                (kind, name, to_db_time(until) if until else None, author, self._now()),
+            )
+
+    async def remove_mute(self, kind: str, target: str) -> bool:
+        """Lift a mute; False if there was none (expired mutes count as none)."""
+        name = _normalise_channel(target) if kind == "channel" else target.strip()
+        async with self.transaction():
+            cur = await self._db.execute(
+                "DELETE FROM mutes WHERE kind = ? AND target = ? AND (until IS NULL OR until > ?)",
+                (kind, name, self._now()),
+            )
+            removed = cur.rowcount
+            # Expired rows are only history; drop them too.
+            await self._db.execute(
+                "DELETE FROM mutes WHERE kind = ? AND target = ?", (kind, name)
+            )
+        return removed > 0
+
+    async def active_mutes(self, now: datetime | None = None) -> list[Mute]:
+        """Mutes in force at now (the store's clock if not given), soonest to end first."""
+        moment = to_db_time(now or self._clock())
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT kind, target, until, author, created_at FROM mutes"
+                " WHERE until IS NULL OR until > ?"
+                " ORDER BY until IS NULL, until, kind, target",
+                (moment,),
+            )
+        return [
+            Mute(
+                kind=row["kind"],
+                target=row["target"],
+                until=from_db_time(row["until"]) if row["until"] else None,
+                author=row["author"],
+                created_at=from_db_time(row["created_at"]),
+            )
+            for row in rows
+        ]
+
     # -- queries for analyst commands ---------------------------------------
 
     async def recent_hits(
@@ -725,6 +829,109 @@ class Store:
             )
         assert row is not None
         return {"channels": row[0], "posts": row[1], "hits": row[2], "alerts": row[3]}
+
+    # -- backtests: every stored post, in batches ----------------------------
+
+    async def count_posts(self, since: datetime | None = None) -> int:
+        """How many posts are stored (posted at or after since, if given)."""
+        since_text = to_db_time(since) if since is not None else None
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT COUNT(*) FROM posts WHERE (? IS NULL OR date >= ?)",
+                (since_text, since_text),
+            )
+        return int(row[0]) if row else 0
+
+    async def post_batches(
+        self, since: datetime | None = None, batch_size: int = 1000
+    ) -> AsyncGenerator[list[tuple[int, Post]], None]:
+        """Every stored post with its channel as (post id, Post), oldest first, in batches.
+
+        Keyset pagination on (date, id) over the date index: one query per batch, the
+        lock is held only while a batch is read, and memory stays bounded on any size.
+        Posts deleted at the source are included (they were real posts when they came).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        since_text = to_db_time(since) if since is not None else ""
+        last_date, last_id = since_text, 0
+        while True:
+            async with self._reading():
+                rows = await self._fetchall(
+                    "SELECT p.id AS post_id, p.msg_id, p.date, p.text, p.link, p.forwarded_from,"
+                    " p.edited, c.username, c.title FROM posts p"
+                    " JOIN channels c ON c.id = p.channel_id"
+                    " WHERE p.date >= ? AND (p.date > ? OR p.id > ?)"
+                    " ORDER BY p.date, p.id LIMIT ?",
+                    (last_date, last_date, last_id, batch_size),
+                )
+            if not rows:
+                return
+            yield [(int(row["post_id"]), self._post_from_row(row)) for row in rows]
+            if len(rows) < batch_size:
+                return
+            last_date, last_id = str(rows[-1]["date"]), int(rows[-1]["post_id"])
+
+    async def stream_posts(
+        self, since: datetime | None = None, batch_size: int = 1000
+    ) -> AsyncIterator[tuple[int, Post]]:
+        """post_batches() one post at a time."""
+        async for batch in self.post_batches(since, batch_size):
+            for item in batch:
+                yield item
+
+    # -- analyst feedback on alert cards ---------------------------------------
+
+    async def add_feedback(self, hit_id: int, verdict: str, author: str) -> bool:
+        """Record an analyst's verdict on a hit; a second vote by the same author replaces it.
+
+        verdict is "useful" or "false_positive". False if the hit is not (or no longer)
+        stored.
+        """
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
+        async with self.transaction():
+            known = await self._fetchone("SELECT 1 FROM hits WHERE id = ?", (int(hit_id),))
+            if known is None:
+                return False
+            await self._db.execute(
+                "INSERT INTO feedback (hit_id, verdict, author, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(hit_id, author) DO UPDATE SET verdict = excluded.verdict,"
+                " created_at = excluded.created_at",
+                (int(hit_id), verdict, str(author), self._now()),
+            )
+        return True
+
+    async def feedback_for_hit(self, hit_id: int) -> dict[str, str]:
+        """Every author's verdict on one hit."""
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT author, verdict FROM feedback WHERE hit_id = ? ORDER BY author",
+                (int(hit_id),),
+            )
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    async def feedback_by_rule(self, since: datetime | None = None) -> list[RuleFeedback]:
+        """(rule_id, useful, false_positive, precision) per rule from the marks, worst first.
+
+        Every author's mark counts once per hit; since filters on when the mark was made.
+        Ties on precision put the rule with more false positives first.
+        """
+        since_text = to_db_time(since) if since is not None else None
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT h.rule_id,"
+                " SUM(f.verdict = 'useful'), SUM(f.verdict = 'false_positive')"
+                " FROM feedback f JOIN hits h ON h.id = f.hit_id"
+                " WHERE (? IS NULL OR f.created_at >= ?) GROUP BY h.rule_id",
+                (since_text, since_text),
+            )
+        out = [
+            RuleFeedback(str(rule), int(useful), int(wrong), int(useful) / (int(useful) + int(wrong)))
+            for rule, useful, wrong in rows
+        ]
+        out.sort(key=lambda r: (r.precision, -r.false_positive, r.rule_id))
+        return out
 
     # -- row mapping ----------------------------------------------------------
 

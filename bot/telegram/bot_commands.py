@@ -1,6 +1,7 @@
 """The bot's command adapter: Telegram messages in, CommandHandler replies out.
 
-Only users listed in ANALYST_IDS or OPERATOR_IDS get answers. Everything else about a
+Also records the ✅/❌ feedback buttons under alert cards. Only users listed in
+ANALYST_IDS or OPERATOR_IDS get answers. Everything else about a
 command (parsing, queries, wording) lives in bot.commands; this module decides who may
 ask, escapes the plain-text reply and splits it to Telegram's message limit.
 """
@@ -18,6 +19,8 @@ from telethon import TelegramClient, events, functions, types
 
 from bot.alerts.card import TELEGRAM_MESSAGE_LIMIT
 from bot.commands import CommandHandler
+from bot.commands.handler import OPERATOR_COMMAND_NAMES
+from bot.feedback import CALLBACK_PREFIX, parse_callback, verdict_label
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +28,13 @@ logger = logging.getLogger(__name__)
 MENU: tuple[tuple[str, str], ...] = (
     ("recent", "Latest hits: /recent [N] [topic|@channel]"),
     ("search", "Posts containing a text: /search TEXT [since 7d]"),
-    ("stats", "Activity: /stats [24h|7d]"),
+    ("stats", "Activity: /stats [24h|7d]; alert marks: /stats feedback [30d]"),
     ("channels", "Each channel: last post seen, lag, last error"),
     ("rules", "Summary of the active rules"),
     ("help", "List of commands"),
 )
-KNOWN_COMMANDS = frozenset(name for name, _ in MENU) | {"start"}
+# Operator commands (/rule, /term, /mute, /unmute) are answered too, but not in the menu.
+KNOWN_COMMANDS = frozenset(name for name, _ in MENU) | {"start"} | OPERATOR_COMMAND_NAMES
 MAX_PAGES = 10
 REFUSAL_INTERVAL = 3600.0  # seconds between two "not authorised" answers to one user
 INTERNAL_ERROR_REPLY = "Sorry, internal error (logged)."
@@ -111,15 +115,23 @@ class BotCommandAdapter:
         *,
         bot_username: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        feedback_store: Any = None,
     ) -> None:
-        """bot_username lets group commands addressed to other bots be ignored."""
+        """bot_username lets group commands addressed to other bots be ignored.
+
+        feedback_store (default: the handler's store) records the ✅/❌ marks analysts
+        give alert cards with their buttons.
+        """
         self._client = bot_client
         self._handler = handler
-        self._allowed = frozenset(analyst_ids) | frozenset(operator_ids)
+        self._operators = frozenset(operator_ids)
+        self._allowed = frozenset(analyst_ids) | self._operators
         self._bot_username = bot_username
         self._clock = clock
         self._refused_at: dict[int, float] = {}
         self._builder = events.NewMessage(incoming=True)
+        self._feedback_store = feedback_store or getattr(handler, "store", None)
+        self._callback_builder = events.CallbackQuery(pattern=CALLBACK_PREFIX)
 
     async def start(self) -> None:
         """Learn the bot's username, register the handler and set the command menu."""
@@ -132,12 +144,14 @@ class BotCommandAdapter:
     def register(self) -> None:
         """Listen for incoming messages on the bot client."""
         self._client.add_event_handler(self.on_message, self._builder)
+        self._client.add_event_handler(self.on_callback, self._callback_builder)
         if not self._allowed:
             logger.warning("ANALYST_IDS and OPERATOR_IDS are empty: the bot will answer no one")
 
     def unregister(self) -> None:
         """Stop listening."""
         self._client.remove_event_handler(self.on_message, self._builder)
+        self._client.remove_event_handler(self.on_callback, self._callback_builder)
 
     async def register_menu(self) -> None:
         """Set the bot's '/' command menu (BotFather's /setcommands, done by the bot itself)."""
@@ -170,7 +184,9 @@ class BotCommandAdapter:
             return
         logger.info("/%s from user %s in chat %s", name, user_id, event.chat_id)
         try:
-            reply = await self._handler.handle(text)
+            # OPERATOR_IDS may edit rules and mute; everyone else allowed is an analyst.
+            role = "operator" if user_id in self._operators else "analyst"
+            reply = await self._handler.handle(text, role=role, author=str(user_id))
             await self._send_pages(event, paginate(reply or "(empty reply)"), private)
         except Exception:
             # The one error boundary per command: a failing command (or reply) is
@@ -182,6 +198,39 @@ class BotCommandAdapter:
                 logger.exception(
                     "could not report the failure of /%s to chat %s", name, event.chat_id
                 )
+
+    async def on_callback(self, event: Any) -> None:
+        """A ✅/❌ button under an alert card: record the vote; the card stays as it is."""
+        user_id = event.sender_id
+        if user_id is None or user_id not in self._allowed:
+            logger.warning("refused a feedback button from unauthorised user %s", user_id)
+            await self._answer(event, "not authorised", alert=True)
+            return
+        parsed = parse_callback(bytes(event.data or b""))
+        if parsed is None:
+            await self._answer(event, "unknown button")
+            return
+        hit_id, verdict = parsed
+        try:
+            if self._feedback_store is None:
+                raise RuntimeError("no store to record feedback in")
+            stored = await self._feedback_store.add_feedback(hit_id, verdict, str(user_id))
+        except Exception:
+            logger.exception("could not record feedback on hit %s from user %s", hit_id, user_id)
+            await self._answer(event, "could not record the mark (logged)", alert=True)
+            return
+        if not stored:
+            await self._answer(event, "this alert is no longer in the database")
+            return
+        logger.info("hit %s marked %s by user %s", hit_id, verdict, user_id)
+        await self._answer(event, f"marked {verdict_label(verdict)}")
+
+    async def _answer(self, event: Any, message: str, *, alert: bool = False) -> None:
+        """Answer a button press (stops the loading circle); best effort."""
+        try:
+            await event.answer(message, alert=alert)
+        except Exception:
+            logger.exception("could not answer a button press")
 
     async def _send_pages(self, event: Any, pages: list[str], private: bool) -> None:
         if len(pages) > MAX_PAGES:

@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from telethon import TelegramClient, errors, types
 from telethon.extensions import html as tl_html
@@ -32,6 +33,7 @@ from bot.alerts.senders import (
     is_silent,
 )
 from bot.domain import Alert
+from bot.feedback import feedback_buttons
 from bot.telegram.errors import BAD_TOKEN_ERRORS, FATAL_RPC_ERRORS, fatal_error, is_fatal
 
 logger = logging.getLogger(__name__)
@@ -187,8 +189,12 @@ class TelegramSender:
         operator_chat: str | None = None,
         chunk_spacing: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        feedback: bool = True,
     ) -> None:
         """operator_chat, when given, is told about every permanent failure.
+
+        feedback: put the "✅ useful" / "❌ false positive" buttons under single alert
+        cards (on the last chunk); BotCommandAdapter records the votes.
 
         chunk_spacing: seconds between the chunks of one long card. The outbox limiter
         counts one message per alert, so the extra chunks keep the bot's 1 msg/s per chat
@@ -200,13 +206,17 @@ class TelegramSender:
         self._user = user_client
         self._forward = forward_originals and user_client is not None
         self._operator_chat = operator_chat
+        self._feedback = feedback
         # Per alert id, within this process: a retry after a partial send resumes
         # where it stopped instead of repeating the forward and the first chunks.
         self._progress: dict[Hashable, _Progress] = {}
 
     async def send(self, alert: Alert, card: AlertCard) -> None:
         """Deliver the card (every chunk, in order) to destination_of(alert)."""
-        await self._deliver(alert.alert_id, [alert], lambda: render_html(card), forward=alert)
+        buttons = feedback_buttons(alert.hit.hit_id) if self._feedback else None
+        await self._deliver(
+            alert.alert_id, [alert], lambda: render_html(card), forward=alert, buttons=buttons
+        )
 
     async def send_digest(self, alerts: Sequence[Alert], cards: Sequence[AlertCard]) -> None:
         """Deliver several alerts for ONE destination as a digest (no forwards).
@@ -224,6 +234,7 @@ class TelegramSender:
         alerts: list[Alert],
         render: Callable[[], list[str]],
         forward: Alert | None,
+        buttons: Any = None,
     ) -> None:
         try:
             chat = parse_chat(destination_of(alerts[0]))
@@ -241,7 +252,7 @@ class TelegramSender:
             if forward is not None and self._forward and not progress.forward_tried:
                 progress.forwarded_id = await self._forward_original(forward, chat)
                 progress.forward_tried = True
-            await self._send_chunks(chat, render(), silent, progress)
+            await self._send_chunks(chat, render(), silent, progress, buttons)
         except PermanentSendError as exc:
             self._progress.pop(key, None)
             await self._tell_operator(alerts, chat, exc)
@@ -249,8 +260,9 @@ class TelegramSender:
         self._progress.pop(key, None)
 
     async def _send_chunks(
-        self, chat: Chat, chunks: list[str], silent: bool, progress: _Progress
+        self, chat: Chat, chunks: list[str], silent: bool, progress: _Progress, buttons: Any = None
     ) -> None:
+        """Send the chunks not sent yet; buttons go under the last one."""
         while progress.chunks_sent < len(chunks):
             index = progress.chunks_sent
             reply_to = progress.forwarded_id if index == 0 else None
@@ -264,6 +276,7 @@ class TelegramSender:
                     link_preview=False,
                     silent=silent,
                     reply_to=reply_to,
+                    buttons=buttons if index == len(chunks) - 1 else None,
                 )
             except _FORM_REJECTED as exc:
                 logger.warning(
@@ -271,7 +284,7 @@ class TelegramSender:
                     describe_chat(chat),
                     type(exc).__name__,
                 )
-                await self._send_plain(chat, chunks[index:], silent, reply_to)
+                await self._send_plain(chat, chunks[index:], silent, reply_to, buttons)
                 progress.chunks_sent = len(chunks)
                 return
             except Exception as exc:
@@ -280,15 +293,23 @@ class TelegramSender:
             progress.chunks_sent += 1
 
     async def _send_plain(
-        self, chat: Chat, chunks: list[str], silent: bool, reply_to: int | None
+        self,
+        chat: Chat,
+        chunks: list[str],
+        silent: bool,
+        reply_to: int | None,
+        buttons: Any = None,
     ) -> None:
         """The same text without any formatting entities, split to Telegram's limit."""
         # Chunks are consecutive slices of one text (separators stay with the slice
         # before them), so they join back without adding anything.
         text = "".join(tl_html.parse(chunk)[0] for chunk in chunks)
-        for piece, _ in split_text(text, [], limit=TELEGRAM_MESSAGE_LIMIT):
-            if not piece.strip():
-                continue
+        pieces = [
+            piece
+            for piece, _ in split_text(text, [], limit=TELEGRAM_MESSAGE_LIMIT)
+            if piece.strip()
+        ]
+        for number, piece in enumerate(pieces, 1):
             try:
                 await self._bot.send_message(
                     chat,
@@ -297,6 +318,7 @@ class TelegramSender:
                     link_preview=False,
                     silent=silent,
                     reply_to=reply_to,
+                    buttons=buttons if number == len(pieces) else None,
                 )
             except Exception as exc:
                 self._raise_mapped(exc, chat)
