@@ -184,3 +184,46 @@ async def test_console_sender_prints_card(store: Store, clock: FakeClock) -> Non
     await AlertDispatcher(store, ConsoleSender(stream), _router(), clock).flush()
     out = stream.getvalue()
     assert "(silent)" in out and "[[отвод]]" in out and "[LOW]" in out
+
+
+async def test_rules_firing_on_one_post_share_one_card(store: Store, clock: FakeClock) -> None:
+    """Three rules on one post: three outbox rows, one message naming all three."""
+    post_id = (await store.add_post(make_post(TEXT, msg_id=7))).post_id
+    hits = [
+        make_hit(TEXT, ["отвод"], rule_id="withdrawal.a", severity=Severity.LOW),
+        make_hit(TEXT, ["войск"], rule_id="withdrawal.b", severity=Severity.HIGH),
+        make_hit(TEXT, ["Херсона"], rule_id="evacuation.c", topic="evacuation", severity=Severity.LOW),
+    ]
+    hit_ids = await store.add_hits(post_id, hits, "v1")
+    alert_ids = [await store.enqueue_alert(h, "analysts") for h in hit_ids]
+    sender = RecordingSender()
+    dispatcher = AlertDispatcher(store, sender, _router(), clock)
+    assert await dispatcher.flush() == DispatchReport(sent=3)
+    (record,) = sender.sent
+    card = record.card
+    assert card.rule_id == "withdrawal.a + withdrawal.b + evacuation.c"
+    assert card.topic == "withdrawal + evacuation"
+    assert card.severity == Severity.HIGH and not is_silent(record.alert)  # the loudest wins
+    assert [f.text for f in card.excerpt if f.highlight] == ["отвод", "войск", "Херсона"]
+    for alert_id in alert_ids:
+        assert alert_id is not None
+        stored = await store.get_alert(alert_id)
+        assert stored is not None and stored.status == "sent"
+    clock.advance(3600)
+    assert await dispatcher.flush() == DispatchReport()
+
+
+async def test_one_card_per_post_retries_together(store: Store, clock: FakeClock) -> None:
+    post_id = (await store.add_post(make_post(TEXT, msg_id=8))).post_id
+    hit_ids = await store.add_hits(
+        post_id, [make_hit(TEXT, ["отвод"], rule_id="r1"), make_hit(TEXT, ["войск"], rule_id="r2")], "v1"
+    )
+    for h in hit_ids:
+        await store.enqueue_alert(h, "analysts")
+    sender = RecordingSender()
+    sender.fail_on([1], TransientSendError("timeout"))
+    dispatcher = AlertDispatcher(store, sender, _router(), clock)
+    assert await dispatcher.flush() == DispatchReport(retried=2)
+    clock.advance(3600)
+    assert await dispatcher.flush() == DispatchReport(sent=2)
+    assert len(sender.sent) == 1 and sender.sent[0].card.rule_id == "r1 + r2"

@@ -28,7 +28,7 @@ from bot.alerts.senders import (
     TransientSendError,
     supports_digest,
 )
-from bot.domain import Alert
+from bot.domain import Alert, Severity, StoredHit
 from bot.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,12 @@ class _Job:
     route: str
     destination: str
     sender: Sender
+    # Other due alerts for the same post and chat: one card names every rule that fired,
+    # so a post matching three rules rings once, not three times.
+    companions: list[_Job] = field(default_factory=list)
+
+    def all_ids(self) -> list[int]:
+        return [self.alert.alert_id, *(c.alert.alert_id for c in self.companions)]
 
 
 @dataclass
@@ -161,6 +167,7 @@ class AlertDispatcher:
         now = self._clock()
         jobs: list[_Job] = []
         by_destination: dict[str, list[_Job]] = {}
+        same_post: dict[tuple[str, str, str], _Job] = {}
         for alert in await self._store.due_alerts(now, self._batch_size):
             route = alert.extra.get(EXTRA_ROUTE) or alert.hit.route
             destination = self._router.destination(route)
@@ -171,6 +178,12 @@ class AlertDispatcher:
                 tally.failed += 1
                 continue
             job = _Job(alert, route, destination, sender)
+            key = (destination, alert.hit.post.channel, alert.hit.post.msg_id)
+            first = same_post.get(key)
+            if first is not None:
+                first.companions.append(job)
+                continue
+            same_post[key] = job
             jobs.append(job)
             by_destination.setdefault(destination, []).append(job)
         # Without a limiter, senders that reported a rate limit get no more alerts this round.
@@ -223,7 +236,7 @@ class AlertDispatcher:
                 **job.alert.extra,
                 EXTRA_ROUTE: job.route,
                 EXTRA_DESTINATION: job.destination,
-                EXTRA_SILENT: "1" if self._router.silent(job.alert.hit) else "0",
+                EXTRA_SILENT: "1" if self._router.silent(merged_hit(job)) else "0",
             },
         )
 
@@ -232,27 +245,35 @@ class AlertDispatcher:
         alert, destination = job.alert, job.destination
         attempt = alert.attempts + 1
         try:
-            card = build_card(alert.hit.post, alert.hit)
+            card = build_card(alert.hit.post, merged_hit(job))
             await job.sender.send(self._prepare(job), card)
         except PermanentSendError as exc:
             logger.error("alert %d to %s failed permanently: %s", alert.alert_id, destination, exc)
-            await self._store.mark_failed(alert.alert_id, _describe(exc))
+            for alert_id in job.all_ids():
+                await self._store.mark_failed(alert_id, _describe(exc))
+            tally.failed += len(job.companions)
             return "failed"
         except TransientSendError as exc:
             if exc.retry_after is not None:
-                if self._flood_wait([job], exc.retry_after, tally):
+                if self._flood_wait([job, *job.companions], exc.retry_after, tally):
                     return "deferred"
                 throttled.add(id(job.sender))
+            await self._retry_companions(job, exc, exc.retry_after, tally)
             return await self._retry(alert, attempt, exc, exc.retry_after)
         except Exception as exc:
             # An unexpected error (network library quirk, bug in a sender) is
             # treated as transient: retrying costs little, dropping an alert
             # about troop movements costs a lot.
             logger.exception("alert %d to %s: unexpected send error", alert.alert_id, destination)
+            await self._retry_companions(job, exc, None, tally)
             return await self._retry(alert, attempt, exc, None)
         # Mark immediately after the send: if we crash before this line the alert
         # is resent on restart (at least once), but never after it is recorded.
-        await self._store.mark_sent(alert.alert_id)
+        if job.companions:
+            await self._store.mark_sent_many(job.all_ids())
+            tally.sent += len(job.companions)
+        else:
+            await self._store.mark_sent(alert.alert_id)
         return "sent"
 
     def _flood_wait(self, jobs: list[_Job], retry_after: float, tally: _Tally) -> bool:
@@ -269,7 +290,7 @@ class AlertDispatcher:
         """Send a destination's burst as one-message digests, as far as the limits allow."""
         sender = cast(DigestSender, group[0].sender)
         deliveries = [self._prepare(job) for job in group]
-        cards: list[AlertCard] = [build_card(j.alert.hit.post, j.alert.hit) for j in group]
+        cards: list[AlertCard] = [build_card(j.alert.hit.post, merged_hit(j)) for j in group]
         start = 0
         while start < len(group):
             remaining = group[start:]
@@ -285,7 +306,7 @@ class AlertDispatcher:
                 start += 1
                 continue
             batch = remaining[:size]
-            ids = [job.alert.alert_id for job in batch]
+            ids = [alert_id for job in batch for alert_id in job.all_ids()]
             try:
                 await sender.send_digest(
                     deliveries[start : start + size], cards[start : start + size]
@@ -325,9 +346,16 @@ class AlertDispatcher:
             # One transaction for the whole digest: after a crash it is resent whole
             # or not at all, never half.
             await self._store.mark_sent_many(ids)
-            tally.sent += size
+            tally.sent += len(ids)
             tally.digests += 1
             start += size
+
+    async def _retry_companions(
+        self, job: _Job, exc: BaseException, retry_after: float | None, tally: _Tally
+    ) -> None:
+        """Companions share their card's fate, so they stay together for the next try."""
+        for companion in job.companions:
+            tally.count(await self._retry(companion.alert, companion.alert.attempts + 1, exc, retry_after))
 
     async def _retry(
         self, alert: Alert, attempt: int, exc: BaseException, retry_after: float | None
@@ -350,6 +378,26 @@ class AlertDispatcher:
         )
         await self._store.mark_retry(alert.alert_id, error, next_at)
         return "retried"
+
+
+_SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+def merged_hit(job: _Job) -> StoredHit:
+    """The job's hit, widened to every rule that fired on the same post (one card)."""
+    hits = [job.alert.hit, *(c.alert.hit for c in job.companions)]
+    if len(hits) == 1:
+        return hits[0]
+    first = hits[0]
+    spans = sorted({span for h in hits for span in h.spans})
+    return replace(
+        first,
+        rule_id=" + ".join(dict.fromkeys(h.rule_id for h in hits)),
+        topic=" + ".join(dict.fromkeys(h.topic for h in hits)),
+        severity=max((Severity(h.severity) for h in hits), key=_SEVERITY_ORDER.index),
+        spans=tuple(spans),
+        terms=tuple(dict.fromkeys(t for h in hits for t in h.terms)),
+    )
 
 
 def _describe(exc: BaseException) -> str:
