@@ -425,3 +425,18 @@ async def test_a_failing_store_is_logged_and_answered(
     await press(cb_bot, ANALYST, b"fb:1:u")
     assert answers(cb_network) == [("could not record the mark (logged)", True)]
     assert any("could not record feedback" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_mark_on_a_card_judges_every_rule_on_its_post(store: Store) -> None:
+    """One card names all the rules that fired on a post; its button marks them all."""
+    text = "Начался отвод войск от Херсона"
+    post_id = (await store.add_post(make_post(text, msg_id=77))).post_id
+    first, second = await store.add_hits(
+        post_id,
+        [make_hit(text, ["отвод"], rule_id="r.one"), make_hit(text, ["войск"], rule_id="r.two")],
+        "v1",
+    )
+    assert await store.add_feedback(first, "false_positive", "1001", whole_post=True)
+    assert await store.feedback_for_hit(second) == {"1001": "false_positive"}
+    rules = {row[0]: row for row in await store.feedback_by_rule()}
+    assert set(rules) >= {"r.one", "r.two"}

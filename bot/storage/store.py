@@ -882,24 +882,33 @@ class Store:
 
     # -- analyst feedback on alert cards ---------------------------------------
 
-    async def add_feedback(self, hit_id: int, verdict: str, author: str) -> bool:
+    async def add_feedback(
+        self, hit_id: int, verdict: str, author: str, *, whole_post: bool = False
+    ) -> bool:
         """Record an analyst's verdict on a hit; a second vote by the same author replaces it.
 
         verdict is "useful" or "false_positive". False if the hit is not (or no longer)
-        stored.
+        stored. With whole_post, the verdict covers every hit of the hit's post: one alert
+        card names all the rules that fired on a post, so a mark on the card judges them all.
         """
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, not {verdict!r}")
         async with self.transaction():
-            known = await self._fetchone("SELECT 1 FROM hits WHERE id = ?", (int(hit_id),))
+            known = await self._fetchone("SELECT post_id FROM hits WHERE id = ?", (int(hit_id),))
             if known is None:
                 return False
-            await self._db.execute(
-                "INSERT INTO feedback (hit_id, verdict, author, created_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(hit_id, author) DO UPDATE SET verdict = excluded.verdict,"
-                " created_at = excluded.created_at",
-                (int(hit_id), verdict, str(author), self._now()),
-            )
+            if whole_post:
+                rows = await self._fetchall("SELECT id FROM hits WHERE post_id = ?", (known[0],))
+                targets = [int(row[0]) for row in rows]
+            else:
+                targets = [int(hit_id)]
+            for target in targets:
+                await self._db.execute(
+                    "INSERT INTO feedback (hit_id, verdict, author, created_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(hit_id, author) DO UPDATE SET verdict = excluded.verdict,"
+                    " created_at = excluded.created_at",
+                    (target, verdict, str(author), self._now()),
+                )
         return True
 
     async def feedback_for_hit(self, hit_id: int) -> dict[str, str]:

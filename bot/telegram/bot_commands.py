@@ -214,7 +214,10 @@ class BotCommandAdapter:
         try:
             if self._feedback_store is None:
                 raise RuntimeError("no store to record feedback in")
-            stored = await self._feedback_store.add_feedback(hit_id, verdict, str(user_id))
+            # The card the button sits on names every rule that fired on its post.
+            stored = await self._feedback_store.add_feedback(
+                hit_id, verdict, str(user_id), whole_post=True
+            )
         except Exception:
             logger.exception("could not record feedback on hit %s from user %s", hit_id, user_id)
             await self._answer(event, "could not record the mark (logged)", alert=True)
