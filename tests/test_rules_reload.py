@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 from bot.app import RulesHolder
@@ -58,3 +59,35 @@ def test_broken_change_keeps_the_last_good_rules(tmp_path: Path, morph: Morpholo
     assert result.problems and f"{path}:9:" in result.problems[0] and "forcez" in result.problems[0]
     assert holder.ruleset.version == version
     assert [h.rule_id for h in holder.matcher().match("Начался вывод войск")] == ["pullout"]
+
+
+async def test_reload_during_a_burst_never_half_applies(tmp_path: Path, morph: Morphology) -> None:
+    """Posts keep flowing while the file changes: each is matched by one whole version."""
+    from conftest import make_post
+
+    from bot.alerts.router import AlertRouter
+    from bot.pipeline import Pipeline
+    from bot.storage import Store
+
+    path = tmp_path / "rules.yaml"
+    _write(path, RULES, 0)
+    holder = RulesHolder(path, morph)
+    holder.load()
+    v1 = holder.ruleset.version
+    # Version 2 renames the rule: a post may carry "pullout" or "pullout2", never both.
+    v2_text = RULES.replace("- id: pullout", "- id: pullout2")
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        pipeline = Pipeline(store, holder.matcher, AlertRouter({"default": "console"}))
+        for i in range(60):
+            if i == 30:
+                _write(path, v2_text, 10)
+                result = holder.reload_if_changed()
+                assert result is not None and result.ok
+            await pipeline.ingest(make_post("Начался вывод войск", msg_id=i))
+    with sqlite3.connect(tmp_path / "db.sqlite3") as conn:
+        rows = conn.execute("SELECT rule_id, ruleset_version FROM hits ORDER BY post_id").fetchall()
+    versions = {str(r[1]): set() for r in rows}
+    for rule_id, version in rows:
+        versions[str(version)].add(str(rule_id))
+    assert versions == {v1: {"pullout"}, holder.ruleset.version: {"pullout2"}}
+    assert len(rows) == 60
