@@ -453,7 +453,7 @@ async def test_gap_of_500_posts_is_backfilled_in_order_through_live_dispatch(
     await rig.listener.start()
     assert post_ids(db_path, "front") == list(range(1, 11))
 
-    # 500 posts go by while no update arrives (the failure FIELD_NOTES describes) ...
+    # 500 posts go by while no update arrives (the update loss Telethon users report) ...
     for msg_id in range(11, 511):
         fake.post(10, msg_id)
     live = fake.post(10, 511)

@@ -1,7 +1,7 @@
 """Channel listener: resolve channels once, join them, listen live and backfill every gap.
 
 Telethon's own update handling loses messages (catch-up stops after 100 per channel
-and silently jumps ahead on ChannelDifferenceTooLong; see FIELD_NOTES §1), so live
+and silently jumps ahead on ChannelDifferenceTooLong, as its source shows), so live
 events are only the fast path. The truth is a per-channel cursor in SQLite (the
 highest message id handled, advanced in the same transaction that stores the post):
 on start, every few minutes (staggered), and whenever a live message shows a hole,

@@ -1,6 +1,6 @@
 """TelegramSender: delivers alert cards through the bot, optionally after forwarding the post.
 
-Error policy (FIELD_NOTES §1): retry what may pass later (TransientSendError), fix and
+Error policy: retry what may pass later (TransientSendError), fix and
 resend what Telegram rejected for its form (plain text), give up on what a human must
 fix (PermanentSendError naming the chat and the fix), stop on a dead session
 (FatalTelegramError).
