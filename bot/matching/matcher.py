@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from itertools import accumulate, compress
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -25,6 +26,7 @@ from bot.matching.translit import cyrillic_skeleton, skeleton
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
+_TOKEN_SPLIT = re.compile("(" + _TOKEN.pattern + ")")
 # Links and @mentions are addresses, not words ("@severnyi_veter" is no "сверни").
 _ADDRESS = re.compile(r"(?:https?://|t\.me/|www\.)\S+|@\w+")
 # Sentence ends for NEAR: . ! ? … ; : followed by space, line breaks and list bullets.
@@ -290,16 +292,21 @@ class Matcher:
         if "@" in ntext or "/" in ntext or "www." in ntext:
             # Same length, so offsets stay valid.
             ntext = _ADDRESS.sub(lambda m: " " * len(m.group()), ntext)
-        cache = self._word_cache
-        words = _TOKEN.findall(ntext)
-        word_hits = [cache[w] if w in cache else self.word_hits(w) for w in words]
+        # One C-level split gives the words (odd items) and, through the running sum of
+        # the pieces' lengths, where each word starts: no Python step per word.
+        parts = _TOKEN_SPLIT.split(ntext)
+        words = parts[1::2]
+        cached = list(map(self._word_cache.get, words))
+        if None in cached:
+            cached = [w if w is not None else self.word_hits(word) for w, word in zip(cached, words)]
+        word_hits = cast("list[tuple[_WordHit, ...]]", cached)
         if not any(word_hits):
             return Analysis(norm, [], {})
         # Offsets and sentences only for posts that have candidate words at all.
-        starts = [m.start() for m in _TOKEN.finditer(ntext)]
+        starts = list(accumulate(map(len, parts)))[0:-1:2]
         tokens = _Tokens(words, starts)
         ends = [m.start() for m in _SENTENCE_END.finditer(ntext)]
-        hit_idx = [i for i, whs in enumerate(word_hits) if whs]
+        hit_idx = list(compress(range(len(word_hits)), word_hits))
         # Sentence of every token with candidates (phrase words all have candidates).
         sent = {i: bisect_left(ends, starts[i]) for i in hit_idx}
         term_len, term_concept = self._term_len, self._term_concept
