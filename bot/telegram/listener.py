@@ -266,6 +266,13 @@ class ChannelListener:
         self._by_marked_id[ref.marked_id] = ch
         return True
 
+    async def _postpone(self, channels: list[_Channel], seconds: int, step: str) -> None:
+        """A flood wait stops the whole round: retry these channels once it is over."""
+        until = self._clock() + timedelta(seconds=seconds)
+        for rest in channels:
+            rest.retry_at = until
+            await self._report(rest, f"{step} postponed: flood wait {seconds} s")
+
     async def _report(self, ch: _Channel, error: str) -> None:
         ch.error = error
         logger.warning("channel %s: %s", ch.name, error)
@@ -332,10 +339,7 @@ class ChannelListener:
             except FATAL_AUTH_ERRORS:
                 raise
             except errors.FloodWaitError as exc:
-                until = self._clock() + timedelta(seconds=exc.seconds)
-                for rest in pending[index:]:
-                    rest.retry_at = until
-                    await self._report(rest, f"resolve postponed: flood wait {exc.seconds} s")
+                await self._postpone(pending[index:], exc.seconds, "resolve")
                 return
             except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError):
                 await self._block(ch, "no channel with this username")
@@ -390,10 +394,7 @@ class ChannelListener:
             except FATAL_AUTH_ERRORS:
                 raise
             except errors.FloodWaitError as exc:
-                until = self._clock() + timedelta(seconds=exc.seconds)
-                for rest in pending[index:]:
-                    rest.retry_at = until
-                    await self._report(rest, f"join postponed: flood wait {exc.seconds} s")
+                await self._postpone(pending[index:], exc.seconds, "join")
                 return
             except errors.ChannelsTooMuchError:
                 # Every further join fails the same way; read these by backfill only.
