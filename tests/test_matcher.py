@@ -45,8 +45,9 @@ def engine(morph: Morphology, concepts: str, match: str, unless: str | None = No
     key = (concepts, match, unless)
     if key not in _CACHE:
         ruleset = parse_rules(rules_yaml(concepts, match, unless), "t.yaml")
-        # Engine semantics without the prefilter; tests/test_prefilter.py covers it.
-        _CACHE[key] = build_matcher(ruleset, morph, prefilter=False)
+        # The matcher as shipped (candidate words from the scan); tests/test_scanner.py
+        # compares the scan with looking up every word.
+        _CACHE[key] = build_matcher(ruleset, morph)
     return _CACHE[key]
 
 

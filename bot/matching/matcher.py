@@ -1,19 +1,20 @@
-"""The matcher: normalised words → term matches → concept occurrences → rule hits.
+"""The matcher: normalised text → candidate words → term matches → concepts → rule hits.
 
 Pure: no I/O. Built once per rule set; `match(text)` is safe to call for every post.
-Word-level work (lemmas, typo search) is cached per distinct word, so a stream of
-posts costs little more than tokenising them.
+One Aho-Corasick scan of the post's word view (scanner, textview) finds the words that
+can belong to a term; only those are looked up (lemma, typo, transliteration, place),
+and that word-level work is cached per distinct word. Word and sentence positions come
+from C-level counts over byte views, so no step runs once per word of the post.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from itertools import accumulate, compress
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -21,49 +22,28 @@ from rapidfuzz.distance import Levenshtein
 from bot.domain import Hit, TermMatch
 from bot.matching.morph import Morphology
 from bot.matching.normalize import Normalized, normalize
-from bot.matching.prefilter import Prefilter, build_prefilter
+from bot.matching.scanner import build_scanner
+from bot.matching.textview import words_view
 from bot.matching.translit import cyrillic_skeleton, skeleton
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
-_TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
-_TOKEN_SPLIT = re.compile("(" + _TOKEN.pattern + ")")
 # Links and @mentions are addresses, not words ("@severnyi_veter" is no "сверни").
-_ADDRESS = re.compile(r"(?:https?://|t\.me/|www\.)\S+|@\w+")
-# Sentence ends for NEAR: . ! ? … ; : followed by space, line breaks and list bullets.
-_SENTENCE_END = re.compile(r"[.!?…;:]+(?=\s|$)|\n|[•▪◾●►➖]")
+_LINK_STARTS = ("http://", "https://", "t.me/", "www.")
+_NOT_SPACE = re.compile(r"\S+")
+_MENTION = re.compile(r"@\w+")
+# In textview's sentence view: a line break or bullet, or sentence punctuation followed
+# by white space or a line break (". ! ? … ; :" then space).
+_SENTENCE_END = re.compile(rb"N|\.(?=[ N])")
+# Words in textview's word-start view (letters, digits, apostrophes).
+_WORD_MARKS = re.compile(rb"a+")
+_APOSTROPHES = "'’ʼ"
+_A = ord("a")
 _MIN_FUZZY_LEN = 5
 _EN_FUZZY_FLOOR = 94.0  # no English dictionary: be strict so "russian" ≠ "russia"
 _EN_FUZZY_MIN_LEN = 7
 _TRANSLIT_FLOOR = 95.0
 _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
-
-
-class Token(NamedTuple):
-    """A word of the normalised text with its offsets in the normalised text."""
-
-    text: str
-    start: int
-    end: int
-
-
-class _Tokens(Sequence[Token]):
-    """Words and their start offsets, turned into Token objects only when looked at."""
-
-    def __init__(self, words: list[str], starts: list[int]) -> None:
-        self.words = words
-        self.starts = starts
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return Token(self.words[i], self.starts[i], self.starts[i] + len(self.words[i]))
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, (list, _Tokens)) else NotImplemented
 
 
 @dataclass(frozen=True)
@@ -79,15 +59,15 @@ class _Raw(NamedTuple):
     """A term match before it is turned into a TermMatch (only hits need that)."""
 
     term: int
-    first: int
-    last: int
+    start: int  # offsets in the normalised text
+    end: int
     chain: tuple[_WordHit, ...]
 
 
 class Occurrence(NamedTuple):
-    """A place where a concept (or a combination) matched: token range + term matches."""
+    """A place where a concept (or a combination) matched: word range + term matches."""
 
-    first: int
+    first: int  # word indexes in the post
     last: int
     raws: tuple[_Raw, ...]
     s_first: int = 0  # sentence indexes the occurrence spans
@@ -99,16 +79,72 @@ class Analysis:
     """Everything the matcher found in one text, for hits and explanations."""
 
     normalized: Normalized
-    tokens: Sequence[Token]
     concepts: dict[str, list[Occurrence]]
     hits: list[Hit] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)  # rules vetoed by `unless`
     matcher: "Matcher | None" = None
+    words_looked_up: int = 0  # candidate words the scan handed to the word matcher
 
     def term_matches(self, occ: Occurrence) -> list[TermMatch]:
         """The term matches of an occurrence, with offsets into the original text."""
         assert self.matcher is not None
-        return [self.matcher._term_match(r, self.tokens, self.normalized) for r in occ.raws]
+        return [self.matcher._term_match(r, self.normalized) for r in occ.raws]
+
+
+class _Plan(NamedTuple):
+    """What one word contributes: its length (the run may go on with digits or an
+    apostrophe), single-word terms per concept, and phrases it is the anchor word of."""
+
+    length: int
+    singles: tuple[tuple[str, tuple[tuple[int, "_WordHit"], ...]], ...]
+    phrases: tuple[tuple[int, "_WordHit"], ...]
+    concepts: frozenset[str]  # the concepts of its single-word terms
+
+
+_MISSING = object()
+# A candidate word: view start, plan, and the phrases it completes (its word index in
+# the phrase, the match).
+_Found = tuple[int, _Plan, list[tuple[int, "_Raw"]]]
+# A neighbouring word: view start, view end, its hits by (term, position in the term).
+_Neighbour = tuple[int, int, dict[tuple[int, int], "_WordHit"]]
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
+
+
+def _first_token(run: str) -> str:
+    """The first word of a run of letters, digits and apostrophes ("ан124" → "ан")."""
+    if run.isalpha():
+        return run
+    m = _TOKEN.search(run)
+    return m.group() if m and m.start() == 0 else ""
+
+
+def _last_token(run: str) -> str:
+    """The last word of such a run ("ил76" → "76")."""
+    if run.isalpha():
+        return run
+    found = _TOKEN.findall(run)
+    return found[-1] if found and run.endswith(found[-1]) else ""
+
+
+class _Post:
+    """One post's views and lazily computed positions, while it is being analysed."""
+
+    __slots__ = ("ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned")
+
+    def __init__(self, ntext: str, view: str, word_marks: bytes, sentence_marks: bytes) -> None:
+        self.ntext = ntext
+        self.view = view  # textview word view, framed: view index = text index + 1
+        self.word_marks = word_marks
+        self.sentence_marks = sentence_marks
+        self._ends: list[int] | None = None
+        self.lazy_done = False  # tag-only terms looked for in every word
+        self.scanned: set[int] = set()  # word indexes already looked at for them
+
+    def sentence(self, pos: int) -> int:
+        """How many sentence ends come before view index pos."""
+        if self._ends is None:
+            self._ends = [m.start() for m in _SENTENCE_END.finditer(self.sentence_marks)]
+        return bisect_right(self._ends, pos)
 
 
 @dataclass
@@ -158,7 +194,7 @@ class _FuzzyPool:
 class Matcher:
     """Compiled rule set; `match(text)` returns the hits with their evidence."""
 
-    def __init__(self, ruleset: RuleSet, morph: Morphology, *, prefilter: bool = True) -> None:
+    def __init__(self, ruleset: RuleSet, morph: Morphology, *, exhaustive: bool = False) -> None:
         self.ruleset = ruleset
         self.version = ruleset.version
         self.morph = morph
@@ -183,9 +219,30 @@ class Matcher:
         self.rules = [r for r in ruleset.rules if r.enabled]
         self._term_len = [len(term.words) for term in self.terms]
         self._term_concept = [term.concept for term in self.terms]
-        # Per rule, concepts one of which must occur: most rules are skipped by a set test.
-        self._rule_anchors = [_anchor_names(r.match) for r in self.rules]
-        self.prefilter: Prefilter | None = build_prefilter(ruleset, morph) if prefilter else None
+        # exhaustive: look up every word of a post (tests compare it with the scan).
+        self.exhaustive = exhaustive
+        self.scanner, anchors = build_scanner(self.terms, morph)
+        self._anchors = anchors
+        self._plans: dict[str, _Plan | None] = {}
+        self._lazy_plans: dict[str, object] = {}
+        self._pair_cache: dict[str, dict[tuple[int, int], _WordHit]] = {}
+        self._lazy_exprs: dict[int, bool] = {}
+        # Concepts with terms the scan cannot find (only <place>-like tags) are worked
+        # out when a rule needs them, from every word of the post.
+        self._lazy_terms = frozenset(t for t, a in enumerate(anchors) if a is None)
+        self._lazy = frozenset(self._term_concept[t] for t in self._lazy_terms)
+        # Per rule, groups of concepts of which one each must occur (the scan finds
+        # them); rules are looked up by one group and checked against the others.
+        self._requires = [_requirements(r.match, self._lazy) for r in self.rules]
+        self._always = [i for i, req in enumerate(self._requires) if not req]
+        self._rule_concepts = [
+            frozenset(_refs(r.match)) | (frozenset(_refs(r.unless)) if r.unless is not None else frozenset())
+            for r in self.rules
+        ]
+        self._rules_by_concept: dict[str, list[int]] = defaultdict(list)
+        for i, req in enumerate(self._requires):
+            for name in min(req, key=len) if req else ():
+                self._rules_by_concept[name].append(i)
 
     # -- compile ---------------------------------------------------------------------
     def _add_term(self, term: Term) -> None:
@@ -283,77 +340,277 @@ class Matcher:
                     add(t, j, kind, form, round(float(score), 1))
 
     # -- texts -----------------------------------------------------------------------
-    def analyse(self, text: str) -> Analysis:
-        """Find every concept occurrence and every rule hit in a text."""
+    def analyse(self, text: str, *, all_concepts: bool = False) -> Analysis:
+        """Find every concept occurrence and every rule hit in a text.
+
+        all_concepts: also work out concepts no rule needed (for explanations).
+        """
         norm = normalize(text)
         ntext = norm.text
-        if self.prefilter is not None and not self.prefilter.may_match(ntext):
-            return Analysis(norm, [], {})
-        if "@" in ntext or "/" in ntext or "www." in ntext:
-            # Same length, so offsets stay valid.
-            ntext = _ADDRESS.sub(lambda m: " " * len(m.group()), ntext)
-        # One C-level split gives the words (odd items) and, through the running sum of
-        # the pieces' lengths, where each word starts: no Python step per word.
-        parts = _TOKEN_SPLIT.split(ntext)
-        words = parts[1::2]
-        cached = list(map(self._word_cache.get, words))
-        if None in cached:
-            cached = [w if w is not None else self.word_hits(word) for w, word in zip(cached, words)]
-        word_hits = cast("list[tuple[_WordHit, ...]]", cached)
-        if not any(word_hits):
-            return Analysis(norm, [], {})
-        # Offsets and sentences only for posts that have candidate words at all.
-        starts = list(accumulate(map(len, parts)))[0:-1:2]
-        tokens = _Tokens(words, starts)
-        ends = [m.start() for m in _SENTENCE_END.finditer(ntext)]
-        hit_idx = list(compress(range(len(word_hits)), word_hits))
-        # Sentence of every token with candidates (phrase words all have candidates).
-        sent = {i: bisect_left(ends, starts[i]) for i in hit_idx}
-        term_len, term_concept = self._term_len, self._term_concept
+        view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
+        if "@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext:
+            view, word_marks, sentence_marks = _blank_addresses(ntext, view, word_marks, sentence_marks)
+        post = _Post(ntext, view, word_marks, sentence_marks)
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
-        for i in hit_idx:
-            si = sent[i]
-            for first in word_hits[i]:
-                if first.pos:
-                    continue
-                t = first.term
-                n = term_len[t]
-                if n == 1:
-                    concepts[term_concept[t]].append(Occurrence(i, i, (_Raw(t, i, i, (first,)),), si, si))
-                    continue
-                chain = [first]
-                for k in range(1, n):
-                    # A phrase never spans a sentence end ("Вывод: войска …").
-                    if sent.get(i + k) != si:
-                        break
-                    nxt = next((w for w in word_hits[i + k] if w.term == t and w.pos == k), None)
-                    if nxt is None:
-                        break
-                    chain.append(nxt)
-                if len(chain) == n:
-                    last = i + n - 1
-                    concepts[term_concept[t]].append(Occurrence(i, last, (_Raw(t, i, last, tuple(chain)),), si, si))
-        analysis = Analysis(norm, tokens, dict(concepts), matcher=self)
-        present = analysis.concepts.keys()
-        for rule, anchors in zip(self.rules, self._rule_anchors):
-            if anchors is not None and anchors.isdisjoint(present):
-                continue
-            ok, occs = self._eval(rule.match, analysis.concepts)
-            if not ok or not occs:
-                continue
-            if rule.unless is not None and self._eval(rule.unless, analysis.concepts)[0]:
-                analysis.suppressed.append(rule.id)
-                continue
-            analysis.hits.append(self._hit(rule, occs, tokens, norm))
+        analysis = Analysis(norm, concepts, matcher=self)
+        matches = _all_words(word_marks) if self.exhaustive else self.scanner.scan(view)
+        found, present, analysis.words_looked_up = self._candidates(post, matches)
+        # Only rules one of whose anchor concepts may be present are evaluated, and
+        # only the concepts they use are worked out (most posts stop here).
+        todo = set(self._always)
+        requires = self._requires
+        for name in present:
+            for i in self._rules_by_concept.get(name, ()):
+                if all(not group.isdisjoint(present) for group in requires[i]):
+                    todo.add(i)
+        if all_concepts:
+            needed = present | self._lazy
+        else:
+            needed = set().union(*(self._rule_concepts[i] for i in todo)) & present
+        if needed:
+            self._occurrences(post, found, needed, concepts)
+        if all_concepts:
+            self._add_lazy(post, concepts)
+        if todo:
+            self._rules(post, analysis, sorted(todo))
+        analysis.concepts = dict(concepts)
         return analysis
 
     def match(self, text: str) -> list[Hit]:
         """The rule hits for a text (empty when nothing matches)."""
         return self.analyse(text).hits
 
-    def _term_match(self, raw: _Raw, tokens: Sequence[Token], norm: Normalized) -> TermMatch:
+    def _plan(self, run: str) -> _Plan | None:
+        """What a word run of the word-start view contributes (cached per distinct run)."""
+        plan = self._plans.get(run, _MISSING)
+        if plan is not _MISSING:
+            return plan  # type: ignore[return-value]
+        if len(self._plans) >= _WORD_CACHE_LIMIT:
+            self._plans.clear()
+        word = run if run.isalpha() else _first_token(run)
+        hits = self.word_hits(word) if word else ()
+        singles: dict[str, list[tuple[int, _WordHit]]] = {}
+        phrases: list[tuple[int, _WordHit]] = []
+        for h in hits:
+            t = h.term
+            if t in self._lazy_terms:
+                continue  # tag-only terms come from _add_lazy, when a rule needs them
+            if self._term_len[t] == 1:
+                singles.setdefault(self._term_concept[t], []).append((t, h))
+            elif h.pos == self._anchors[t]:
+                phrases.append((t, h))
+        result = (
+            _Plan(len(word), tuple((c, tuple(v)) for c, v in singles.items()), tuple(phrases), frozenset(singles))
+            if singles or phrases
+            else None
+        )
+        self._plans[run] = result
+        return result
+
+    def _candidates(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[_Found], set[str], int]:
+        """Candidate words (scan matches: end index, length with the space) that match
+        some term, with the phrases they complete; the concepts found; how many words
+        were looked up."""
+        plans = self._plans.get
+        marks, ntext = post.word_marks, post.ntext
+        found: list[_Found] = []
+        present: set[str] = set()
+        looked = 0
+        for end, n in matches:
+            s = end - n + 2
+            if marks[s - 1] == _A:
+                continue  # after an apostrophe inside a word ("з'єднання" → "єднання")
+            run = ntext[s - 1 : marks.find(b" ", s) - 1]
+            looked += 1
+            plan = plans(run, _MISSING)
+            if plan is _MISSING:
+                plan = self._plan(run)
+            if plan is None:
+                continue
+            assert isinstance(plan, _Plan)
+            phrases: list[tuple[int, _Raw]] = []
+            around: dict[int, _Neighbour | None] = {}
+            for t, h in plan.phrases:
+                raw = self._phrase(post, t, h, s, s + plan.length, around)
+                if raw is not None:
+                    phrases.append((h.pos, raw))
+                    present.add(self._term_concept[t])
+            found.append((s, plan, phrases))
+            present |= plan.concepts
+        return found, present, looked
+
+    def _occurrences(
+        self, post: _Post, found: list[_Found], needed: set[str], concepts: dict[str, list[Occurrence]]
+    ) -> None:
+        """Occurrences of the needed concepts, with word and sentence indexes."""
+        marks = post.word_marks
+        term_concept, term_len = self._term_concept, self._term_len
+        tok = 0  # word index of the current candidate
+        p = 0  # view index from which word starts are still to be counted
+        for s, plan, phrases in found:
+            if plan.concepts.isdisjoint(needed) and not phrases:
+                continue
+            # Words starting before s: one b" a" each in the word-start view.
+            tok += marks.count(b" a", p, s)
+            p = s - 1
+            si = post.sentence(s)
+            e = s + plan.length
+            for concept, group in plan.singles:
+                if concept in needed:
+                    raws = tuple(_Raw(t, s - 1, e - 1, (h,)) for t, h in group)
+                    concepts[concept].append(Occurrence(tok, tok, raws, si, si))
+            for pos, raw in phrases:
+                concept = term_concept[raw.term]
+                if concept in needed:
+                    first = tok - pos
+                    concepts[concept].append(Occurrence(first, first + term_len[raw.term] - 1, (raw,), si, si))
+
+    def _phrase(
+        self, post: _Post, t: int, h: _WordHit, s: int, e: int, around: dict[int, _Neighbour | None]
+    ) -> _Raw | None:
+        """The phrase term t around word [s, e) (its word h.pos), if the neighbours fit.
+
+        around caches the candidate's neighbours (offset → word) across its phrases.
+        """
+        n = self._term_len[t]
+        chain: list[_WordHit] = []
+        start, stop = s, e
+        for k in range(-h.pos, n - h.pos):
+            if k == 0:
+                chain.append(h)
+                continue
+            nb = self._neighbour(post, s, e, k, around)
+            if nb is None:
+                return None
+            wh = nb[2].get((t, h.pos + k))
+            if wh is None:
+                return None
+            chain.append(wh)
+            if k == -h.pos:
+                start = nb[0]
+            elif k == n - 1 - h.pos:
+                stop = nb[1]
+        return _Raw(t, start - 1, stop - 1, tuple(chain))
+
+    def _neighbour(
+        self, post: _Post, s: int, e: int, k: int, around: dict[int, _Neighbour | None]
+    ) -> _Neighbour | None:
+        """The word k places after (k < 0: before) the word [s, e), in the same sentence:
+        (view start, view end, {(term, position): hit}); cached in around."""
+        if k == 0:
+            return (s, e, {})
+        if k in around:
+            return around[k]
+        marks, sentence_marks, ntext = post.word_marks, post.sentence_marks, post.ntext
+        inner = self._neighbour(post, s, e, k - 1 if k > 0 else k + 1, around)
+        found: _Neighbour | None = None
+        if inner is not None and k > 0:
+            stop = inner[1]
+            m = _WORD_MARKS.search(marks, stop)
+            if m is not None and not _SENTENCE_END.search(sentence_marks, stop, m.start()):
+                word = _first_token(ntext[m.start() - 1 : m.end() - 1])
+                found = (m.start(), m.start() + len(word), self._pairs(word))
+        elif inner is not None:
+            start = inner[0]
+            we = marks.rfind(b"a", 0, start - 1) + 1
+            if we > 1 and not _SENTENCE_END.search(sentence_marks, we, start):
+                ws = marks.rfind(b" ", 0, we) + 1
+                word = _last_token(ntext[ws - 1 : we - 1])
+                found = (we - len(word), we, self._pairs(word))
+        around[k] = found
+        return found
+
+    def _pairs(self, word: str) -> dict[tuple[int, int], _WordHit]:
+        """The hits of a word keyed by (term, position in the term), cached."""
+        pairs = self._pair_cache.get(word)
+        if pairs is None:
+            if len(self._pair_cache) >= _WORD_CACHE_LIMIT:
+                self._pair_cache.clear()
+            hits = self._word_cache.get(word)
+            if hits is None:
+                hits = self.word_hits(word) if word else ()
+            pairs = self._pair_cache[word] = {(w.term, w.pos): w for w in hits}
+        return pairs
+
+    # -- tag-only terms (<place>): no letters to scan for, so worked out on demand ------
+    def _lazy_plan(self, run: str) -> tuple[int, tuple[tuple[int, _WordHit], ...]] | None:
+        """(word length, tag-only term hits) of a word run, or None (cached per run)."""
+        plan = self._lazy_plans.get(run, _MISSING)
+        if plan is not _MISSING:
+            return plan  # type: ignore[return-value]
+        if len(self._lazy_plans) >= _WORD_CACHE_LIMIT:
+            self._lazy_plans.clear()
+        lead = len(run) - len(run.lstrip(_APOSTROPHES))
+        word = _first_token(run[lead:])
+        hits = tuple((h.term, h) for h in self.word_hits(word) if h.term in self._lazy_terms) if word else ()
+        result = (lead, len(word), hits) if hits else None
+        self._lazy_plans[run] = result  # type: ignore[assignment]
+        return result  # type: ignore[return-value]
+
+    def _lazy_word(self, post: _Post, concepts: dict[str, list[Occurrence]], tok: int, ws: int, we: int) -> None:
+        """Add the tag-only term hits of the word run [ws, we) (view), word index tok."""
+        if tok in post.scanned:
+            return
+        post.scanned.add(tok)
+        plan = self._lazy_plan(post.ntext[ws - 1 : we - 1])
+        if plan is None:
+            return
+        lead, length, hits = plan  # type: ignore[misc]
+        s = ws + lead
+        si = post.sentence(s)
+        for t, h in hits:
+            raw = _Raw(t, s - 1, s - 1 + length, (h,))
+            concepts[self._term_concept[t]].append(Occurrence(tok, tok, (raw,), si, si))
+
+    def _add_lazy(self, post: _Post, concepts: dict[str, list[Occurrence]]) -> None:
+        """Tag-only term occurrences in every word of the post (once per post)."""
+        if post.lazy_done or not self._lazy_terms:
+            return
+        post.lazy_done = True
+        for tok, m in enumerate(_WORD_MARKS.finditer(post.word_marks)):
+            self._lazy_word(post, concepts, tok, m.start(), m.end())
+
+    def _lazy_around(
+        self, post: _Post, concepts: dict[str, list[Occurrence]], occs: list[Occurrence], n: int
+    ) -> None:
+        """Tag-only term occurrences within n words of some occurrences (for NEAR), so
+        that a place next to "вывод" does not need every word of a long post."""
+        if post.lazy_done or not self._lazy_terms:
+            return
+        marks = post.word_marks
+        for occ in occs:
+            start = min(r.start for r in occ.raws) + 1  # view index of word occ.first
+            pos = start
+            for k in range(1, n + 1):  # words before, nearest first
+                we = marks.rfind(b"a", 0, pos - 1) + 1
+                if we <= 1:
+                    break
+                ws = marks.rfind(b" ", 0, we) + 1
+                self._lazy_word(post, concepts, occ.first - k, ws, we)
+                pos = ws
+            pos = start
+            for tok in range(occ.first, occ.last + n + 1):  # the words of occ, then after
+                m = _WORD_MARKS.search(marks, pos)
+                if m is None:
+                    break
+                self._lazy_word(post, concepts, tok, m.start(), m.end())
+                pos = m.end()
+
+    def _rules(self, post: _Post, analysis: Analysis, todo: list[int]) -> None:
+        concepts = analysis.concepts
+        for i in todo:
+            rule = self.rules[i]
+            ok, occs = self._eval(rule.match, concepts, post)
+            if not ok or not occs:
+                continue
+            if rule.unless is not None and self._eval(rule.unless, concepts, post)[0]:
+                analysis.suppressed.append(rule.id)
+                continue
+            analysis.hits.append(self._hit(rule, occs, analysis.normalized))
+
+    def _term_match(self, raw: _Raw, norm: Normalized) -> TermMatch:
         term, chain = self.terms[raw.term], raw.chain
-        start, end = norm.to_original(tokens[raw.first].start, tokens[raw.last].end)
+        start, end = norm.to_original(raw.start, raw.end)
         weakest = min(chain, key=lambda w: w.score)
         kind = weakest.kind if weakest.score < 100 else ("lemma" if any(w.kind == "lemma" for w in chain) else chain[0].kind)
         return TermMatch(
@@ -367,16 +624,22 @@ class Matcher:
             score=weakest.score,
         )
 
-    def _eval(self, expr: Expr, concepts: dict[str, list[Occurrence]]) -> tuple[bool, list[Occurrence]]:
+    def _eval(
+        self, expr: Expr, concepts: dict[str, list[Occurrence]], post: _Post, windowed: bool = False
+    ) -> tuple[bool, list[Occurrence]]:
+        """(holds, occurrences) of an expression. windowed: only occurrences close to
+        the other side of a NEAR matter, and tag-only terms were looked for there."""
         if isinstance(expr, Ref):
+            if not windowed and expr.name in self._lazy and not post.lazy_done:
+                self._add_lazy(post, concepts)
             occs = concepts.get(expr.name, [])
             return bool(occs), occs
         if isinstance(expr, Not):
-            return not self._eval(expr.operand, concepts)[0], []
+            return not self._eval(expr.operand, concepts, post)[0], []
         if isinstance(expr, And):
             all_occs: list[Occurrence] = []
             for op in expr.operands:
-                ok, occs = self._eval(op, concepts)
+                ok, occs = self._eval(op, concepts, post)
                 if not ok:
                     return False, []
                 all_occs.extend(occs)
@@ -385,16 +648,23 @@ class Matcher:
             any_ok = False
             all_occs = []
             for op in expr.operands:
-                ok, occs = self._eval(op, concepts)
+                ok, occs = self._eval(op, concepts, post, windowed)
                 if ok:
                     any_ok = True
                     all_occs.extend(occs)
             return any_ok, all_occs
         assert isinstance(expr, Near)
-        ok_l, left = self._eval(expr.left, concepts)
+        first, second = expr.left, expr.right
+        if not expr.negated and self._has_lazy(first) and not self._has_lazy(second):
+            first, second = second, first  # the same pairs, with the cheap side first
+        ok_l, left = self._eval(first, concepts, post)
         if not ok_l:
             return False, []
-        _, right = self._eval(expr.right, concepts)
+        if self._has_lazy(second) and not post.lazy_done:
+            self._lazy_around(post, concepts, left, expr.distance)
+            _, right = self._eval(second, concepts, post, windowed=True)
+        else:
+            _, right = self._eval(second, concepts, post)
         if expr.negated:
             kept = [a for a in left if not any(_close(a, b, expr) for b in right)]
             return bool(kept), kept
@@ -410,35 +680,79 @@ class Matcher:
                         )
         return bool(merged), list(merged.values())
 
-    def _hit(self, rule: Rule, occs: list[Occurrence], tokens: Sequence[Token], norm: Normalized) -> Hit:
-        seen: set[_Raw] = set()
+    def _has_lazy(self, expr: Expr) -> bool:
+        """Whether a NEAR operand uses tag-only concepts only through ORs (so windows do)."""
+        found = self._lazy_exprs.get(id(expr))
+        if found is None:
+            found = self._lazy_exprs[id(expr)] = _windowable_lazy(expr, self._lazy)
+        return found
+
+    def _hit(self, rule: Rule, occs: list[Occurrence], norm: Normalized) -> Hit:
+        # One term per stretch of text: a word matched by several terms of a concept
+        # ("войск" by войско and войска) is shown once, as its first term.
+        seen: set[tuple[int, int]] = set()
         terms: list[TermMatch] = []
         for occ in occs:
             for raw in occ.raws:
-                if raw not in seen:
-                    seen.add(raw)
-                    terms.append(self._term_match(raw, tokens, norm))
+                if (raw.start, raw.end) not in seen:
+                    seen.add((raw.start, raw.end))
+                    terms.append(self._term_match(raw, norm))
         terms.sort(key=lambda tm: (tm.start, tm.end))
         return Hit(rule.id, rule.topic, rule.severity, rule.route, tuple(terms), rule.description)
 
 
-def _anchor_names(expr: Expr) -> frozenset[str] | None:
-    """Concept names one of which must occur for expr to hold; None when unknown."""
+def _requirements(expr: Expr, lazy: frozenset[str] = frozenset()) -> list[frozenset[str]]:
+    """Groups of concept names such that expr can only hold when the scan finds a
+    concept of every group (a NOT, or a concept of tag-only terms, requires nothing)."""
     if isinstance(expr, Ref):
-        return frozenset({expr.name})
+        return [] if expr.name in lazy else [frozenset({expr.name})]
     if isinstance(expr, Not):
-        return None
+        return []
     if isinstance(expr, Or):
-        parts = [_anchor_names(op) for op in expr.operands]
-        if any(p is None for p in parts):
-            return None
-        return frozenset().union(*parts)  # type: ignore[arg-type]
+        parts = [_requirements(op, lazy) for op in expr.operands]
+        if any(not p for p in parts):
+            return []
+        # (a1 and a2) or b  ⇒  (a1 or b) and (a2 or b): every pick of one group per
+        # operand, unless that grows too large; then each operand's smallest group.
+        n_combos = 1
+        for p in parts:
+            n_combos *= len(p)
+        if n_combos > 16:
+            return [frozenset().union(*(min(p, key=len) for p in parts))]
+        combos: list[frozenset[str]] = [frozenset()]
+        for p in parts:
+            combos = [c | g for c in combos for g in p]
+        return combos
     if isinstance(expr, And):
-        options = [a for op in expr.operands if (a := _anchor_names(op)) is not None]
+        return [g for op in expr.operands for g in _requirements(op, lazy)]
+    sides = [expr.left] if expr.negated else [expr.left, expr.right]
+    return [g for side in sides for g in _requirements(side, lazy)]
+
+
+def _windowable_lazy(expr: Expr, lazy: frozenset[str]) -> bool:
+    """True when expr mentions a tag-only concept, reached through ORs only (an AND or
+    NOT below would make its truth depend on words outside a window)."""
+    if isinstance(expr, Ref):
+        return expr.name in lazy
+    if isinstance(expr, Or):
+        if any(not isinstance(op, (Ref, Or)) and any(n in lazy for n in _refs(op)) for op in expr.operands):
+            return False
+        return any(_windowable_lazy(op, lazy) for op in expr.operands)
+    return False
+
+
+def _refs(expr: Expr) -> Iterator[str]:
+    """Every concept name an expression mentions."""
+    if isinstance(expr, Ref):
+        yield expr.name
+    elif isinstance(expr, Not):
+        yield from _refs(expr.operand)
+    elif isinstance(expr, (And, Or)):
+        for op in expr.operands:
+            yield from _refs(op)
     else:
-        sides = [expr.left] if expr.negated else [expr.left, expr.right]
-        options = [a for side in sides if (a := _anchor_names(side)) is not None]
-    return min(options, key=len) if options else None
+        yield from _refs(expr.left)
+        yield from _refs(expr.right)
 
 
 def _close(a: Occurrence, b: Occurrence, near: Near) -> bool:
@@ -457,8 +771,59 @@ def _close(a: Occurrence, b: Occurrence, near: Near) -> bool:
 
 
 
+def _all_words(word_marks: bytes) -> Iterator[tuple[int, int]]:
+    """Every word of a post, shaped like scan matches (end index, length with the space)."""
+    for m in _WORD_MARKS.finditer(word_marks):
+        yield m.end() - 1, m.end() - m.start() + 1
+
+
+def _address_spans(ntext: str) -> list[tuple[int, int]]:
+    """Where links and @mentions are, merged (literal searches: a regex alternation
+    costs ~10 µs on a long post)."""
+    spans: list[tuple[int, int]] = []
+    for marker in _LINK_STARTS:
+        i = ntext.find(marker)
+        while i != -1:
+            j = _NOT_SPACE.match(ntext, i).end()  # type: ignore[union-attr]
+            spans.append((i, j))
+            i = ntext.find(marker, j)
+    if "@" in ntext:
+        spans += [m.span() for m in _MENTION.finditer(ntext)]
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _blank_addresses(ntext: str, view: str, word_marks: bytes, sentence_marks: bytes) -> tuple[str, bytes, bytes]:
+    """Links and @mentions turned into white space in every view (same lengths)."""
+    spans = _address_spans(ntext)
+    if not spans:
+        return view, word_marks, sentence_marks
+    v: list[str] = []
+    w: list[bytes] = []
+    z: list[bytes] = []
+    pos = 0
+    for a, b in spans:
+        v += (view[pos : a + 1], " " * (b - a))
+        w += (word_marks[pos : a + 1], b" " * (b - a))
+        z += (sentence_marks[pos : a + 1], b" " * (b - a))
+        pos = b + 1
+    v.append(view[pos:])
+    w.append(word_marks[pos:])
+    z.append(sentence_marks[pos:])
+    return "".join(v), b"".join(w), b"".join(z)
+
+
 def build_matcher(
-    ruleset: RuleSet, morph: Morphology | None = None, *, prefilter: bool = True
+    ruleset: RuleSet, morph: Morphology | None = None, *, exhaustive: bool = False
 ) -> Matcher:
-    """Compile a rule set (loading dictionaries unless a Morphology is handed in)."""
-    return Matcher(ruleset, morph or Morphology(), prefilter=prefilter)
+    """Compile a rule set (loading dictionaries unless a Morphology is handed in).
+
+    exhaustive: look up every word instead of the scan's candidates (slow; for tests).
+    """
+    return Matcher(ruleset, morph or Morphology(), exhaustive=exhaustive)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
+
+from bot.matching import textview
 
 # Characters that render as nothing; dropped so "эвак\u200bуация" becomes one word.
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f")
@@ -92,14 +94,44 @@ def _needs_slow(folded: str) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Normalized:
+# Everything that can need more than case folding: characters NFKC may rewrite inside
+# words, combining marks (incl. Cyrillic ones) and invisible characters. One C-level
+# search; almost every post has none of them.
+_SUSPICIOUS = re.compile(
+    "[^\u0000-\u00ac\u00ae-\u024f\u0400-\u0482\u048a-\u04ff\u2000-\u200a\u2010-\u205f"
+    "\u2065-\u2bff\u3000-\u303f\ufe00-\ufe0f\U0001f000-\U0001faff]"
+)
+# Three single letters in a row (textview word-start view): every run of four or more
+# spaced-out letters holds one, ordinary text almost never.
+_SINGLE_LETTERS = re.compile(rb" a a a ")
+# A hyphen, spaces and a line break (textview sentence view; "\r" counts as a space).
+_HYPHEN_BREAK = re.compile(rb"-[ ]*N")
+
+
+def _views(codes: bytes) -> tuple[bytes, bytes]:
+    """The word-start and sentence views of encoded text (see textview)."""
+    return textview.starts_view(codes), textview.sentences_view(codes)
+
+
+def _plain(codes: bytes, word_marks: bytes, sentence_marks: bytes) -> bool:
+    """True when encoded, case-folded text has no spaced letters, line-break hyphens or
+    mixed-script words (byte-level checks; the exact patterns run only when they fire)."""
+    if _SINGLE_LETTERS.search(word_marks) or _HYPHEN_BREAK.search(sentence_marks):
+        return False
+    scripts = codes.translate(textview.SCRIPTS_TABLE)
+    return not (b"l" in scripts and b"c" in scripts and (b"cl" in scripts or b"lc" in scripts))
+
+
+class Normalized(NamedTuple):
     """Normalised text plus, per character, the original [start, end) it came from."""
 
     text: str
     original: str
     starts: tuple[int, ...] | None  # None: identity map (fast path)
     ends: tuple[int, ...] | None
+    codes: bytes = b""  # textview.encode(text): one byte per character
+    word_marks: bytes = b""  # textview.starts_view(codes)
+    sentence_marks: bytes = b""  # textview.sentences_view(codes)
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the normalised text to the original text."""
@@ -182,15 +214,18 @@ def _fold_homoglyphs(word: str) -> str:
 def normalize(text: str) -> Normalized:
     """Normalise a post for matching; see the module docstring for what is undone."""
     folded = text.casefold()
-    fast = (
-        len(folded) == len(text)
-        and _nfkc_is_moot(text)
-        and not _needs_slow(folded)
-        and not _has_seam(folded)
-    )
-    if fast:
-        # Same length and no structural change: offsets are the identity.
-        return Normalized(folded.replace("ё", "е"), text, None, None)
+    if len(folded) == len(text) and not _SUSPICIOUS.search(text):
+        codes = textview.encode(folded)
+        words, sentences = _views(codes)
+        if _plain(codes, words, sentences) or not (
+            # The byte-level checks over-approximate: confirm with the exact patterns.
+            _SPACED.search(folded) or _LINE_HYPHEN.search(folded) or _has_seam(folded)
+        ):
+            # Same length and no structural change: offsets are the identity.
+            ntext = folded.replace("ё", "е") if "ё" in folded else folded
+            return Normalized(ntext, text, None, None, codes, words, sentences)
+    elif len(folded) == len(text) and _nfkc_is_moot(text) and not _needs_slow(folded) and not _has_seam(folded):
+        return _finish(folded.replace("ё", "е"), text, None, None)
 
     if len(folded) == len(text) and _nfkc_is_moot(text):
         # Case folding kept every character in place: only drop invisible ones.
@@ -251,4 +286,9 @@ def normalize(text: str) -> Normalized:
         apply(_SPACED, lambda m: "".join(ch for ch in m.group(0) if ch.isalpha()))
     if _has_seam(s):
         apply(_LETTERS, lambda m: _fold_homoglyphs(m.group(0)) if _SCRIPT_SEAM.search(m.group(0)) else m.group(0))
-    return Normalized(s, text, tuple(starts), tuple(ends))
+    return _finish(s, text, tuple(starts), tuple(ends))
+
+
+def _finish(s: str, text: str, starts: tuple[int, ...] | None, ends: tuple[int, ...] | None) -> Normalized:
+    codes = textview.encode(s)
+    return Normalized(s, text, starts, ends, codes, *_views(codes))

@@ -1,0 +1,181 @@
+"""Candidate words: one Aho-Corasick pass finds the only words worth looking up.
+
+A post has a few hundred words; a rule set cares about a handful of them. Instead of
+lemmatising every word, the matcher scans the post's word view (textview) once for
+word-start patterns, each " " + something:
+
+* " " + every inflected form, for words whose forms share no stem of 4+ letters
+  (уйти/ушли) and for "exact" words;
+* " " + the first letters of the stem shared by all forms, for everything else, so
+  that a typo further in ("эвакуцыя") or an ending the dictionary does not list still
+  reaches the word matcher; plus the romanised stem ("evaku", "hmeim") for words with
+  typo matching, so transliterated posts are scanned too;
+* " " + the prefix, for `prefix*` words.
+
+Patterns start with the space before a word, so every match is the start of a word;
+short words ("мы", "вс") are whole-word patterns (" мы "), and no pattern begins with
+another, so the scan reports each candidate word once. Every word of the
+post that starts with a pattern is then matched exactly as before (lemma, typo,
+place); words that start with none are never looked at.
+
+Only one word of a phrase needs a pattern (the others are checked next to it): the
+most selective one. Terms that are only `<place>` have no letters to search for; the
+concepts holding them are evaluated on demand (see Matcher).
+
+Typos at the start of a word are covered by variants of the first letters (a letter
+dropped, doubled, swapped or replaced by a look-alike sound: "эвкуация", "оттвод",
+"эвокуация"); an arbitrary wrong letter in the first five ("эвакцация" is fine,
+"эвфкуация" is not) is the known blind spot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import ahocorasick
+
+from bot.matching.morph import Morphology
+from bot.matching.textview import encode_word
+from bot.matching.translit import to_latin
+from bot.rules.model import Term, WordSpec
+
+_MIN_STEM = 4
+_HEAD = 5
+_SHORT = 3  # words this short are searched as whole words, not as word starts
+
+
+def _whole(word: str) -> str:
+    """A pattern for a whole word (a trailing space), when the word is short."""
+    return word + " " if len(word) <= _SHORT else word
+
+
+def _common_prefix(words: Iterable[str]) -> str:
+    items = list(words)
+    return os.path.commonprefix(items) if items else ""
+
+
+# Common romanisations of each Cyrillic letter (BGN, scientific, German/French habits).
+_ROMAN: dict[str, tuple[str, ...]] = {
+    "а": ("a",), "б": ("b",), "в": ("v", "w"), "г": ("g", "h"), "д": ("d",), "е": ("e", "ye", "je"),
+    "ж": ("zh", "j", "z"), "з": ("z",), "и": ("i", "y"), "й": ("y", "i", "j"), "к": ("k",),
+    "л": ("l",), "м": ("m",), "н": ("n",), "о": ("o",), "п": ("p",), "р": ("r",), "с": ("s",),
+    "т": ("t",), "у": ("u", "ou"), "ф": ("f",), "х": ("kh", "h", "x"), "ц": ("ts", "c", "tz"),
+    "ч": ("ch", "tch"), "ш": ("sh", "ch"), "щ": ("shch", "sch", "sh"), "ъ": ("",), "ы": ("y", "i"),
+    "ь": ("",), "э": ("e",), "ю": ("yu", "iu", "ju", "u"), "я": ("ya", "ia", "ja", "a"),
+    "і": ("i",), "ї": ("yi", "i", "ji"), "є": ("ye", "e", "je"), "ґ": ("g",), "'": ("",), "’": ("",),
+}
+# Letters people swap for one another by sound or habit.
+_CONFUSED: dict[str, str] = {
+    "а": "о", "о": "а", "е": "иэє", "и": "еыі", "ы": "и", "э": "е", "є": "е", "і": "и",
+    "a": "eo", "e": "ai", "i": "ey", "o": "a", "y": "i",
+}
+_MAX_ROMAN = 48
+
+
+def romanised_heads(stem: str, n: int = _HEAD, per_letter: int = 4) -> set[str]:
+    """The first n letters of the common romanisations of a Cyrillic stem (at most
+    per_letter spellings of each letter)."""
+    heads = {""}
+    done: set[str] = set()
+    for ch in stem:
+        options = _ROMAN.get(ch, (ch,))[:per_letter]
+        heads = {h + o for h in heads for o in options}
+        done |= {h[:n] for h in heads if len(h) >= n}
+        heads = {h for h in heads if len(h) < n}
+        if not heads or len(done) > _MAX_ROMAN:
+            break
+    return done | ({h for h in heads if len(h) >= _MIN_STEM} if len(stem) >= _MIN_STEM else set())
+
+
+def typo_heads(stem: str, n: int = _HEAD) -> set[str]:
+    """Word starts a typo in the first n letters of a stem turns it into: a letter
+    dropped, doubled, swapped with the next one, or replaced by a look-alike sound."""
+    head, src = stem[:n], stem[: n + 1]
+    out = {(src[:i] + src[i + 1 :])[:n] for i in range(min(n, len(src)))}
+    out |= {(head[:i + 1] + head[i] + head[i + 1 :])[:n] for i in range(len(head))}
+    out |= {head[:i] + head[i + 1] + head[i] + head[i + 2 :] for i in range(len(head) - 1)}
+    out |= {head[:i] + alt + head[i + 1 :] for i, ch in enumerate(head) for alt in _CONFUSED.get(ch, "")}
+    return {h for h in out if len(h) >= _MIN_STEM}
+
+
+def word_patterns(spec: WordSpec, lang: str, morph: Morphology) -> set[str]:
+    """Word starts (without the leading space) that any match of one term word begins with."""
+    if spec.kind == "tag":
+        return set()
+    if spec.kind == "prefix":
+        return {spec.text}
+    if spec.kind == "exact":
+        return {_whole(spec.text)}
+    forms = morph.forms(spec.text, lang) | {spec.text}
+    # The first letters of every form: one head for most words ("эваку"), a few for
+    # suppletive ones (уйти: "уйти", "ушли", "уйдут"…) and prefixed comparatives;
+    # forms of up to three letters ("мы", "вс") only as whole words.
+    starts = {f[: _HEAD + 1] for f in forms if len(f) > _SHORT}
+    out = {h[:_HEAD] for h in starts} | {_whole(f) for f in forms if len(f) <= _SHORT}
+    if spec.fuzzy is not None or spec.max_edits is not None:
+        for h in starts:
+            out |= typo_heads(h)
+            if not h.isascii():
+                # Romanised posts ("evakuatsiya", "Hmeymim", "vyvod voysk") reach the
+                # translit matcher.
+                out |= romanised_heads(h)
+    return {p for p in out if p}
+
+
+def anchor_word(term: Term, morph: Morphology) -> int | None:
+    """Which word of a term the scan looks for (None: only `<place>`-like tags)."""
+    best: int | None = None
+    best_key: tuple[bool, bool, int] = (False, False, 0)
+    for j, spec in enumerate(term.words):
+        if spec.kind == "tag":
+            continue
+        # The longest word is the most selective ("развертывания" rather than "районы");
+        # words are better anchors than numbers ("ил" in "ил-76", which "Ил76" keeps).
+        key = (len(spec.text) > _SHORT, spec.text.isalpha(), len(spec.text))
+        if best is None or key > best_key:
+            best, best_key = j, key
+    return best
+
+
+@dataclass
+class Scanner:
+    """An automaton of word-start patterns over textview's word view."""
+
+    patterns: set[str]
+
+    def __post_init__(self) -> None:
+        self._automaton = ahocorasick.Automaton()
+        keys: set[str] = set()
+        for p in self.patterns:
+            # The word view splits words at apostrophes: "сім'я" is found by " сім".
+            encoded = encode_word(p.rstrip(" "))
+            word = encoded.split(" ")[0]
+            if word:
+                keys.add(" " + word + (" " if p.endswith(" ") and word == encoded else ""))
+        # A word start that another pattern begins with adds nothing: dropping it leaves
+        # at most one pattern per word start, so the overlapping scan reports each
+        # candidate word once (and whole-word patterns do not swallow the next space).
+        for key in sorted(keys, key=len):
+            if not any(key[:i] in keys for i in range(2, len(key))):
+                self._automaton.add_word(key, len(key))
+        self.empty = len(self._automaton) == 0
+        if not self.empty:
+            self._automaton.make_automaton()
+
+    def scan(self, view: str) -> Iterator[tuple[int, int]]:
+        """(end index, pattern length) of each candidate word start, left to right."""
+        return iter(()) if self.empty else self._automaton.iter(view)
+
+
+def build_scanner(terms: Iterable[Term], morph: Morphology) -> tuple[Scanner, list[int | None]]:
+    """The scanner for some terms, and each term's anchor word (None: tag-only term)."""
+    patterns: set[str] = set()
+    anchors: list[int | None] = []
+    for term in terms:
+        j = anchor_word(term, morph)
+        anchors.append(j)
+        if j is not None:
+            patterns |= word_patterns(term.words[j], term.lang, morph)
+    return Scanner(patterns), anchors

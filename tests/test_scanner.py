@@ -1,0 +1,119 @@
+"""The candidate-word scan: looking up only the words it finds changes no result, and
+posts without candidate words cost no lookups at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.matching import Morphology, build_matcher
+from bot.matching.scanner import romanised_heads, typo_heads
+from bot.rules import load_rules, parse_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TEXTS = [
+    "Начался вывод войск из Сирии.",
+    "Вывод средств на карту за 15 минут.",
+    "Тартус опустел, корабли ушли на рейд.",
+    "Эвакуацыя семей военнослужащих с Хмеймима продолжается.",
+    "Na Hmeimime idet evakuatsiya, nashi uhodyat.",
+    "Погода в Москве: снег, гололёд, до минус десяти.",
+    "Окупанти тікають з лівобережжя, колони йдуть на південь.",
+    "US troops withdrew from Niger; the last C-17 is wheels up.",
+    "Hurricane evacuation orders for Tampa Bay.",
+    "Вывели из строя два танка противника.",
+    "Отступлние войск из Херсона началось.",  # a typo after the first letters
+    "Эвкуация семей военных из Хмеймима.",  # a letter dropped near the start
+    "Эвокуация посольства из Бейрута завершена.",  # a vowel swapped near the start
+    "ВСУ оошли с позиций у Константиновки.",  # a suppletive form with a letter dropped
+    "Группировка возвращается в пункты постоянной дислокации.",  # a phrase anchored mid-way
+    "Сім'я військового евакуйована з Курахового, обов'язкова евакуація триває.",
+    "Вывод: войска остаются. Ан-124s и Ил76 на перроне Хмеймима.",
+]
+
+
+@pytest.fixture(scope="module")
+def shipped(morph: Morphology) -> tuple[object, object]:
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    return build_matcher(rules, morph), build_matcher(rules, morph, exhaustive=True)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_scan_finds_what_looking_up_every_word_finds(shipped: tuple, text: str) -> None:
+    scan, every = shipped
+    got = [(h.rule_id, h.spans) for h in scan.match(text)]
+    assert got == [(h.rule_id, h.spans) for h in every.match(text)]
+
+
+def test_seeds_give_the_same_hits_either_way(shipped: tuple) -> None:
+    import json
+
+    scan, every = shipped
+    for line in (ROOT / "seeds" / "posts.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            text = json.loads(line)["text"]
+            assert [(h.rule_id, h.spans) for h in scan.match(text)] == [
+                (h.rule_id, h.spans) for h in every.match(text)
+            ], text
+
+
+def test_post_without_candidate_words_looks_nothing_up(shipped: tuple) -> None:
+    scan, every = shipped
+    text = "Погода в Москве: снег, гололёд, пробки до девяти баллов."
+    analysis = scan.analyse(text)
+    assert analysis.words_looked_up == 0 and analysis.hits == [] and analysis.concepts == {}
+    assert every.analyse(text).words_looked_up == 9
+
+
+RULES = """
+topics: {withdrawal: x}
+concepts:
+  pullout: [вывести, эвакуация]
+  where: [<place>]
+rules:
+  - id: r
+    topic: withdrawal
+    match: {match}
+"""
+
+
+@pytest.mark.parametrize(
+    ("match", "text", "hit"),
+    [
+        ("where", "Жара в Сирии.", True),  # a rule of place names alone still works
+        ("where", "Жара повсюду.", False),
+        ("NOT pullout AND where", "Сирия, Тартус: всё спокойно.", True),
+        ("NOT pullout AND where", "Из Сирии вывели войска.", False),
+        ("pullout NEAR/3 where", "Из Сирии вывели войска.", True),
+        ("pullout NEAR/1 where", "Из Сирии спешно, ночью, вывели войска.", False),
+        ("where NEAR/3 pullout", "Войска вывели из Сирии.", True),
+        ("pullout AND where", "Войска вывели. Потом было лето в Сирии.", True),
+    ],
+)
+def test_place_only_concepts_are_worked_out_when_a_rule_needs_them(
+    morph: Morphology, match: str, text: str, hit: bool
+) -> None:
+    rules = parse_rules(RULES.replace("{match}", match), "t.yaml")
+    scan = build_matcher(rules, morph)
+    every = build_matcher(rules, morph, exhaustive=True)
+    assert bool(scan.match(text)) is hit
+    assert [h.spans for h in scan.match(text)] == [h.spans for h in every.match(text)]
+
+
+def test_place_next_to_a_pullout_word_is_part_of_the_evidence(morph: Morphology) -> None:
+    rules = parse_rules(RULES.replace("{match}", "pullout NEAR/3 where"), "t.yaml")
+    (hit,) = build_matcher(rules, morph).match("Из Сирии вывели войска.")
+    assert [t.surface for t in hit.terms] == ["Сирии", "вывели"]
+
+
+def test_typo_variants_cover_dropped_doubled_swapped_and_sound_alike_letters() -> None:
+    heads = typo_heads("эвакуац")
+    assert {"эваку", "эвкуа", "эввак", "эвкау", "эвоку"} <= heads
+    assert all(len(h) >= 4 for h in heads)
+
+
+def test_romanisations_cover_common_spellings() -> None:
+    assert {"khmei", "hmeim", "hmeym", "xmeim"} <= romanised_heads("хмеймим")
+    assert {"voysk", "voisk"} <= romanised_heads("войск")
