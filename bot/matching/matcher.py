@@ -102,6 +102,7 @@ class _Plan(NamedTuple):
 
 
 _MISSING = object()
+_NO_PHRASES: list[tuple[int, "_Raw"]] = []  # shared, never appended to
 # A candidate word: view start, plan, and the phrases it completes (its word index in
 # the phrase, the match).
 _Found = tuple[int, _Plan, list[tuple[int, "_Raw"]]]
@@ -348,13 +349,19 @@ class Matcher:
         norm = normalize(text)
         ntext = norm.text
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
-        if "@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext:
-            view, word_marks, sentence_marks = _blank_addresses(ntext, view, word_marks, sentence_marks)
         post = _Post(ntext, view, word_marks, sentence_marks)
+        found, present, looked = self._candidates(post, self._matches(post))
+        if found and ("@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext):
+            # Links and @mentions are not words: blank them and look again (only posts
+            # with candidate words pay for finding the addresses).
+            view, word_marks, sentence_marks = _blank_addresses(ntext, view, word_marks, sentence_marks)
+            post = _Post(ntext, view, word_marks, sentence_marks)
+            found, present, looked = self._candidates(post, self._matches(post))
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
-        analysis = Analysis(norm, concepts, matcher=self)
-        matches = _all_words(word_marks) if self.exhaustive else self.scanner.scan(view)
-        found, present, analysis.words_looked_up = self._candidates(post, matches)
+        analysis = Analysis(norm, concepts, matcher=self, words_looked_up=looked)
+        if not found and not self._always and not all_concepts:
+            analysis.concepts = {}
+            return analysis
         # Only rules one of whose anchor concepts may be present are evaluated, and
         # only the concepts they use are worked out (most posts stop here).
         todo = set(self._always)
@@ -366,7 +373,9 @@ class Matcher:
         if all_concepts:
             needed = present | self._lazy
         else:
-            needed = set().union(*(self._rule_concepts[i] for i in todo)) & present
+            needed = present & frozenset().union(
+                *map(self._rule_concepts.__getitem__, todo)
+            )
         if needed:
             self._occurrences(post, found, needed, concepts)
         if all_concepts:
@@ -379,6 +388,10 @@ class Matcher:
     def match(self, text: str) -> list[Hit]:
         """The rule hits for a text (empty when nothing matches)."""
         return self.analyse(text).hits
+
+    def _matches(self, post: _Post) -> Iterable[tuple[int, int]]:
+        """Candidate word starts: the scan, or every word when exhaustive."""
+        return _all_words(post.word_marks) if self.exhaustive else self.scanner.scan(post.view)
 
     def _plan(self, run: str) -> _Plan | None:
         """What a word run of the word-start view contributes (cached per distinct run)."""
@@ -416,10 +429,12 @@ class Matcher:
         found: list[_Found] = []
         present: set[str] = set()
         looked = 0
+        phrase = self._phrase
+        term_concept = self._term_concept
         for end, n in matches:
             s = end - n + 2
-            if marks[s - 1] == _A:
-                continue  # after an apostrophe inside a word ("з'єднання" → "єднання")
+            if marks[s - 1] == 97:  # b"a": after an apostrophe inside a word ("з'єднання")
+                continue
             run = ntext[s - 1 : marks.find(b" ", s) - 1]
             looked += 1
             plan = plans(run, _MISSING)
@@ -427,16 +442,18 @@ class Matcher:
                 plan = self._plan(run)
             if plan is None:
                 continue
-            assert isinstance(plan, _Plan)
-            phrases: list[tuple[int, _Raw]] = []
-            around: dict[int, _Neighbour | None] = {}
-            for t, h in plan.phrases:
-                raw = self._phrase(post, t, h, s, s + plan.length, around)
-                if raw is not None:
-                    phrases.append((h.pos, raw))
-                    present.add(self._term_concept[t])
-            found.append((s, plan, phrases))
-            present |= plan.concepts
+            if plan.phrases:  # type: ignore[union-attr]
+                phrases: list[tuple[int, _Raw]] = []
+                around: dict[int, _Neighbour | None] = {}
+                for t, h in plan.phrases:  # type: ignore[union-attr]
+                    raw = phrase(post, t, h, s, s + plan.length, around)  # type: ignore[union-attr]
+                    if raw is not None:
+                        phrases.append((h.pos, raw))
+                        present.add(term_concept[t])
+                found.append((s, plan, phrases))  # type: ignore[arg-type]
+            else:
+                found.append((s, plan, _NO_PHRASES))  # type: ignore[arg-type]
+            present |= plan.concepts  # type: ignore[union-attr]
         return found, present, looked
 
     def _occurrences(
@@ -600,10 +617,10 @@ class Matcher:
         concepts = analysis.concepts
         for i in todo:
             rule = self.rules[i]
-            ok, occs = self._eval(rule.match, concepts, post)
+            ok, occs = self._eval(rule.match, concepts, post, top=True)
             if not ok or not occs:
                 continue
-            if rule.unless is not None and self._eval(rule.unless, concepts, post)[0]:
+            if rule.unless is not None and self._eval(rule.unless, concepts, post, top=True)[0]:
                 analysis.suppressed.append(rule.id)
                 continue
             analysis.hits.append(self._hit(rule, occs, analysis.normalized))
@@ -625,21 +642,25 @@ class Matcher:
         )
 
     def _eval(
-        self, expr: Expr, concepts: dict[str, list[Occurrence]], post: _Post, windowed: bool = False
+        self, expr: Expr, concepts: dict[str, list[Occurrence]], post: _Post,
+        windowed: bool = False, top: bool = False,
     ) -> tuple[bool, list[Occurrence]]:
         """(holds, occurrences) of an expression. windowed: only occurrences close to
-        the other side of a NEAR matter, and tag-only terms were looked for there."""
+        the other side of a NEAR matter, and tag-only terms were looked for there.
+        top: outside any NEAR, where only whether a concept occurs matters (its
+        occurrences are evidence), so tag-only terms need no search once it does."""
         if isinstance(expr, Ref):
-            if not windowed and expr.name in self._lazy and not post.lazy_done:
-                self._add_lazy(post, concepts)
             occs = concepts.get(expr.name, [])
+            if not windowed and expr.name in self._lazy and not post.lazy_done and not (top and occs):
+                self._add_lazy(post, concepts)
+                occs = concepts.get(expr.name, [])
             return bool(occs), occs
         if isinstance(expr, Not):
-            return not self._eval(expr.operand, concepts, post)[0], []
+            return not self._eval(expr.operand, concepts, post, top=True)[0], []
         if isinstance(expr, And):
             all_occs: list[Occurrence] = []
             for op in expr.operands:
-                ok, occs = self._eval(op, concepts, post)
+                ok, occs = self._eval(op, concepts, post, top=top)
                 if not ok:
                     return False, []
                 all_occs.extend(occs)
@@ -648,7 +669,7 @@ class Matcher:
             any_ok = False
             all_occs = []
             for op in expr.operands:
-                ok, occs = self._eval(op, concepts, post, windowed)
+                ok, occs = self._eval(op, concepts, post, windowed, top)
                 if ok:
                     any_ok = True
                     all_occs.extend(occs)
