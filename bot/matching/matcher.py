@@ -690,15 +690,28 @@ class Matcher:
             kept = [a for a in left if not any(_close(a, b, expr) for b in right)]
             return bool(kept), kept
         merged: dict[tuple[int, int], Occurrence] = {}
+        n, same = expr.distance, expr.same_sentence
         for a in left:
+            af, al = a.first, a.last
             for b in right:
-                if _close(a, b, expr):
-                    key = (min(a.first, b.first), max(a.last, b.last))
-                    if key not in merged and len(merged) < _MAX_OCCURRENCES:
-                        merged[key] = Occurrence(
-                            key[0], key[1], a.raws + b.raws,
-                            min(a.s_first, b.s_first), max(a.s_last, b.s_last),
-                        )
+                # _close(a, b, expr), inlined: this loop runs for every pair.
+                bf, bl = b.first, b.last
+                if bf > al:
+                    if bf - al > n:
+                        continue
+                elif af > bl:
+                    if af - bl > n:
+                        continue
+                elif af == bf and al == bl:
+                    continue
+                if same and (a.s_last < b.s_first or b.s_last < a.s_first):
+                    continue
+                key = (af if af < bf else bf, al if al > bl else bl)
+                if key not in merged and len(merged) < _MAX_OCCURRENCES:
+                    merged[key] = Occurrence(
+                        key[0], key[1], a.raws + b.raws,
+                        min(a.s_first, b.s_first), max(a.s_last, b.s_last),
+                    )
         return bool(merged), list(merged.values())
 
     def _has_lazy(self, expr: Expr) -> bool:
