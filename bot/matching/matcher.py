@@ -99,6 +99,7 @@ class _Plan(NamedTuple):
     singles: tuple[tuple[str, tuple[tuple[int, "_WordHit"], ...]], ...]
     phrases: tuple[tuple[int, "_WordHit"], ...]
     concepts: frozenset[str]  # the concepts of its single-word terms
+    lead: int = 0  # apostrophes before the word ("'withdrawal'")
 
 
 _MISSING = object()
@@ -208,6 +209,9 @@ class Matcher:
         self._lat_pool = _FuzzyPool()
         self._skel_pool = _FuzzyPool()
         self._word_cache: dict[str, tuple[_WordHit, ...]] = {}
+        # Every form of every term word: a candidate word the dictionary knows that is
+        # none of them can only match by a typo, and typos are for unknown words.
+        self._forms: set[str] = set()
         self._tag_terms: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for concept in (*ruleset.concepts.values(), *ruleset.inline_concepts.values()):
             for term in concept.terms:
@@ -254,11 +258,14 @@ class Matcher:
                 self._tag_terms[spec.text].append((t, j))
             elif spec.kind == "exact":
                 self._exact_index[spec.text].append((t, j))
+                self._forms.add(spec.text)
             elif spec.kind == "prefix":
                 self._prefix_index[len(spec.text)][spec.text].append((t, j))
             else:
                 for lemma in self.morph.term_lemmas(spec.text, term.lang):
                     self._lemma_index[lemma].append((t, j))
+                self._forms |= self.morph.forms(spec.text, term.lang)
+                self._forms.add(spec.text)
                 if spec.max_edits is not None:
                     forms = frozenset(self.morph.forms(spec.text, term.lang))
                     self._edit_targets.append((forms, spec.max_edits, t, j))
@@ -350,13 +357,17 @@ class Matcher:
         ntext = norm.text
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
         post = _Post(ntext, view, word_marks, sentence_marks)
-        found, present, looked = self._candidates(post, self._matches(post))
-        if found and ("@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext):
-            # Links and @mentions are not words: blank them and look again (only posts
-            # with candidate words pay for finding the addresses).
-            view, word_marks, sentence_marks = _blank_addresses(ntext, view, word_marks, sentence_marks)
-            post = _Post(ntext, view, word_marks, sentence_marks)
-            found, present, looked = self._candidates(post, self._matches(post))
+        matches = list(self._matches(post))
+        if matches and ("@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext):
+            # Links and @mentions are not words: drop the candidates inside them and
+            # blank them in the views (only posts with candidates pay for this).
+            spans = _address_spans(ntext)
+            if spans:
+                view, word_marks, sentence_marks = _blank_addresses(spans, view, word_marks, sentence_marks)
+                post = _Post(ntext, view, word_marks, sentence_marks)
+                # A match's word starts at view index end - n + 2, text index end - n + 1.
+                matches = [(e, n) for e, n in matches if not _inside(e - n + 1, spans)]
+        found, present, looked = self._candidates(post, matches)
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
         analysis = Analysis(norm, concepts, matcher=self, words_looked_up=looked)
         if not found and not self._always and not all_concepts:
@@ -400,8 +411,14 @@ class Matcher:
             return plan  # type: ignore[return-value]
         if len(self._plans) >= _WORD_CACHE_LIMIT:
             self._plans.clear()
-        word = run if run.isalpha() else _first_token(run)
-        hits = self.word_hits(word) if word else ()
+        lead = len(run) - len(run.lstrip(_APOSTROPHES))
+        word = run if run.isalpha() else _first_token(run[lead:])
+        if not word or (word not in self._forms and not self._has_prefix_term(word) and self.morph.known(word)):
+            # Most candidates are ordinary words sharing a few first letters with a term
+            # ("после" and "посольство"): a dictionary lookup settles them, no analysis.
+            self._plans[run] = None
+            return None
+        hits = self.word_hits(word)
         singles: dict[str, list[tuple[int, _WordHit]]] = {}
         phrases: list[tuple[int, _WordHit]] = []
         for h in hits:
@@ -413,12 +430,17 @@ class Matcher:
             elif h.pos == self._anchors[t]:
                 phrases.append((t, h))
         result = (
-            _Plan(len(word), tuple((c, tuple(v)) for c, v in singles.items()), tuple(phrases), frozenset(singles))
+            _Plan(len(word), tuple((c, tuple(v)) for c, v in singles.items()), tuple(phrases),
+                  frozenset(singles), lead)
             if singles or phrases
             else None
         )
         self._plans[run] = result
         return result
+
+    def _has_prefix_term(self, word: str) -> bool:
+        """Whether some `prefix*` term word begins word."""
+        return any(word[:n] in self._prefix_index[n] for n in self._prefix_lengths if len(word) >= n)
 
     def _candidates(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[_Found], set[str], int]:
         """Candidate words (scan matches: end index, length with the space) that match
@@ -433,8 +455,6 @@ class Matcher:
         term_concept = self._term_concept
         for end, n in matches:
             s = end - n + 2
-            if marks[s - 1] == 97:  # b"a": after an apostrophe inside a word ("з'єднання")
-                continue
             run = ntext[s - 1 : marks.find(b" ", s) - 1]
             looked += 1
             plan = plans(run, _MISSING)
@@ -442,6 +462,8 @@ class Matcher:
                 plan = self._plan(run)
             if plan is None:
                 continue
+            if plan.lead:  # type: ignore[union-attr]
+                s += plan.lead  # type: ignore[union-attr]  # an opening apostrophe
             if plan.phrases:  # type: ignore[union-attr]
                 phrases: list[tuple[int, _Raw]] = []
                 around: dict[int, _Neighbour | None] = {}
@@ -833,11 +855,16 @@ def _address_spans(ntext: str) -> list[tuple[int, int]]:
     return merged
 
 
-def _blank_addresses(ntext: str, view: str, word_marks: bytes, sentence_marks: bytes) -> tuple[str, bytes, bytes]:
-    """Links and @mentions turned into white space in every view (same lengths)."""
-    spans = _address_spans(ntext)
-    if not spans:
-        return view, word_marks, sentence_marks
+def _inside(i: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether text index i lies in one of some sorted, disjoint spans."""
+    k = bisect_right(spans, (i, 1 << 62)) - 1
+    return k >= 0 and spans[k][0] <= i < spans[k][1]
+
+
+def _blank_addresses(
+    spans: list[tuple[int, int]], view: str, word_marks: bytes, sentence_marks: bytes
+) -> tuple[str, bytes, bytes]:
+    """Links and @mentions (text spans) turned into white space in every view."""
     v: list[str] = []
     w: list[bytes] = []
     z: list[bytes] = []

@@ -83,6 +83,7 @@ class Morphology:
                 # The Ukrainian dictionary is an optional extra (its licence is GPLv3).
                 logger.info("Ukrainian dictionary not installed (%s); using Russian only", exc)
         self._cache: dict[str, WordInfo] = {}
+        self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
 
     @property
     def has_ukrainian(self) -> bool:
@@ -99,6 +100,15 @@ class Morphology:
         result = self._analyse(word)
         self._cache[word] = result
         return result
+
+    def known(self, word: str) -> bool:
+        """Whether a dictionary knows the word (a cheap lookup; English has none)."""
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached.known
+        if word.isascii() or not _CYRILLIC.search(word):
+            return False
+        return bool(self._ru.word_is_known(word)) or (self._uk is not None and bool(self._uk.word_is_known(word)))
 
     def _analyse(self, word: str) -> WordInfo:
         if word.isascii():
@@ -143,6 +153,13 @@ class Morphology:
 
     def forms(self, word: str, lang: str) -> set[str]:
         """Every inflected form of a term word, used as targets for typo matching."""
+        key = (word, lang)
+        found = self._forms.get(key)
+        if found is None:
+            found = self._forms[key] = frozenset(self._make_forms(word, lang))
+        return set(found)
+
+    def _make_forms(self, word: str, lang: str) -> set[str]:
         if word.isascii() or lang == "en":
             out: set[str] = set()
             for lemma in en_lemmas(word):

@@ -47,8 +47,9 @@ _SHORT = 3  # words this short are searched as whole words, not as word starts
 
 
 def _whole(word: str) -> str:
-    """A pattern for a whole word (a trailing space), when the word is short."""
-    return word + " " if len(word) <= _SHORT else word
+    """A pattern for a whole word (a trailing space) when the word is short; numbers
+    stay word starts, as letters may follow them ("An-124s", "Ил-76МД")."""
+    return word + " " if len(word) <= _SHORT and not word[-1].isdigit() else word
 
 
 def _common_prefix(words: Iterable[str]) -> str:
@@ -127,13 +128,14 @@ def word_patterns(spec: WordSpec, lang: str, morph: Morphology) -> set[str]:
 def anchor_word(term: Term, morph: Morphology) -> int | None:
     """Which word of a term the scan looks for (None: only `<place>`-like tags)."""
     best: int | None = None
-    best_key: tuple[bool, bool, int] = (False, False, 0)
+    best_key: tuple[bool, int, bool] = (False, 0, False)
     for j, spec in enumerate(term.words):
         if spec.kind == "tag":
             continue
-        # The longest word is the most selective ("развертывания" rather than "районы");
-        # words are better anchors than numbers ("ил" in "ил-76", which "Ил76" keeps).
-        key = (len(spec.text) > _SHORT, spec.text.isalpha(), len(spec.text))
+        # The longest word is the most selective ("развертывания" rather than "районы",
+        # "300" rather than "с" in "С-300"); between equals, letters beat digits ("ил"
+        # in "ил-76", which "Ил76" keeps).
+        key = (len(spec.text) > _SHORT, len(spec.text), spec.text.isalpha())
         if best is None or key > best_key:
             best, best_key = j, key
     return best
@@ -149,11 +151,11 @@ class Scanner:
         self._automaton = ahocorasick.Automaton()
         keys: set[str] = set()
         for p in self.patterns:
-            # The word view splits words at apostrophes: "сім'я" is found by " сім".
-            encoded = encode_word(p.rstrip(" "))
-            word = encoded.split(" ")[0]
+            word = encode_word(p.rstrip(" ")).split(" ")[0]
             if word:
-                keys.add(" " + word + (" " if p.endswith(" ") and word == encoded else ""))
+                key = word + (" " if p.endswith(" ") else "")
+                # Also after an apostrophe used as a quote mark ("'withdrawal'").
+                keys |= {" " + key, " '" + key}
         # A word start that another pattern begins with adds nothing: dropping it leaves
         # at most one pattern per word start, so the overlapping scan reports each
         # candidate word once (and whole-word patterns do not swallow the next space).

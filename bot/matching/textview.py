@@ -7,8 +7,9 @@ code page holding ASCII, lower-case Russian/Ukrainian letters and the punctuatio
 posts use; anything else becomes "?"), and `bytes.translate` turns those bytes into the
 views below. Offsets in every view are offsets in the normalised text.
 
-* word view (`words`): letters and digits keep a byte of their own, everything else is
-  a space. Words are the runs between spaces; terms are searched as " form ".
+* word view (`words`): letters and digits keep a byte of their own, apostrophes are
+  "'", everything else is a space. Words are the runs between spaces; terms are
+  searched as " form".
 * word starts (`starts`): letters, digits and apostrophes are "a", everything else
   " "; counting b" a" counts words.
 * sentence marks (`sentences`): line breaks and list bullets are "N", sentence
@@ -57,10 +58,11 @@ def _table(mapping: dict[int, int], default: int) -> bytes:
     return bytes(mapping.get(b, default) for b in range(256))
 
 
-WORDS_TABLE = _table({b: (_E if b == _YO else b) for b in LETTER_BYTES}, 0x20)
 APOSTROPHE_BYTES = frozenset(_BYTE[c] for c in "'’ʼ")
-# Apostrophes join words here ("обов'язково" is one word) but not in the word view,
-# where scan patterns must not run across them.
+# Apostrophes belong to words ("обов'язково", "russia's") and are all written "'".
+WORDS_TABLE = _table(
+    {**{b: (_E if b == _YO else b) for b in LETTER_BYTES}, **{b: ord("'") for b in APOSTROPHE_BYTES}}, 0x20
+)
 STARTS_TABLE = _table({b: ord("a") for b in LETTER_BYTES | APOSTROPHE_BYTES}, 0x20)
 SENTENCES_TABLE = _table(
     {
