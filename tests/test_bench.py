@@ -54,7 +54,13 @@ def looks_relevant(text: str) -> bool:
 
 @pytest.fixture(scope="module")
 def posts() -> list[dict[str, Any]]:
-    return list(generate_posts(N, seed=11))
+    """Milblogger channels only: the planted shares are easy to check there."""
+    return list(generate_posts(N, seed=11, mix="military"))
+
+
+@pytest.fixture(scope="module")
+def mixed() -> list[Any]:
+    return list(generate_labelled(N, seed=11))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +108,7 @@ def test_about_ten_percent_relevant(posts: list[dict[str, Any]]) -> None:
 
 
 def test_labels_agree_with_heuristic() -> None:
-    labelled = list(generate_labelled(N, seed=11))
+    labelled = list(generate_labelled(N, seed=11, mix="military"))
     kinds = Counter(g.kind for g in labelled)
     assert 0.08 <= kinds["relevant"] / N <= 0.12
     assert kinds["hard_negative"] >= 0.03 * N
@@ -112,6 +118,18 @@ def test_labels_agree_with_heuristic() -> None:
     tricky = re.compile(r"вывод|вывест|эвакуа|вивест|виведен|висновк|евакуа|withdraw|evacuat|conclusions|tow truck")
     hard = [g for g in labelled if g.kind == "hard_negative"]
     assert sum(bool(tricky.search(normalize(str(g.post["text"])).text)) for g in hard) >= 0.8 * len(hard)
+
+
+def test_mixed_stream_is_mostly_everyday_traffic(mixed: list[Any]) -> None:
+    kinds = Counter(g.kind for g in mixed)
+    assert 0.86 <= kinds["general"] / N <= 0.94
+    assert 0.02 <= kinds["relevant"] / N <= 0.06 and kinds["hard_negative"] > 0 and kinds["plain"] > 0
+    general = [g for g in mixed if g.kind == "general"]
+    # Everyday posts are not about troops or evacuations, and read as their language.
+    assert not [g.post["text"] for g in general if looks_relevant(str(g.post["text"]))]
+    assert sum(guess_lang(str(g.post["text"])) == g.lang for g in general) >= 0.9 * len(general)
+    assert all(200 <= len(str(g.post["text"])) <= 3000 for g in mixed)
+    assert vocabulary_size([str(g.post["text"]) for g in general]) >= 5000
 
 
 def test_disguises_are_present(posts: list[dict[str, Any]]) -> None:
@@ -197,8 +215,10 @@ def test_run_bench_small() -> None:
 
 def test_bench_subcommand_arguments() -> None:
     args = build_parser().parse_args(
-        ["bench", "--posts", "500", "--floor-sample", "20", "--scan-posts", "1000", "--rules", "x.yaml", "--json"]
+        ["bench", "--posts", "500", "--floor-sample", "20", "--scan-posts", "1000", "--rules", "x.yaml", "--json",
+         "--mix", "military"]
     )
-    assert (args.posts, args.floor_sample, args.scan_posts, str(args.rules), args.json) == (
-        500, 20, 1000, "x.yaml", True)
+    assert (args.posts, args.floor_sample, args.scan_posts, str(args.rules), args.json, args.mix) == (
+        500, 20, 1000, "x.yaml", True, "military")
+    assert build_parser().parse_args(["bench"]).mix == "mixed"
     assert args.func.__name__ == "cmd_bench"

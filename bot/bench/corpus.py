@@ -1,15 +1,20 @@
 """Deterministic synthetic Telegram channel traffic for the benchmark.
 
-Military bloggers' everyday posts in Russian (~45 %), Ukrainian (~30 %) and English
-(~25 %): front-line summaries, strikes, air defence, losses, fundraising reports with card
-numbers, weather, politics, quotes, hashtags, emoji and links. Lengths follow a
-log-normal-ish distribution (200-3,000 characters, mean ~800).
+Posts in Russian (~45 %), Ukrainian (~30 %) and English (~25 %), 200-3,000 characters
+(log-normal-ish, mean ~800). Two kinds of channel (see MIXES):
 
-About 10 % of the posts carry one sentence about troops withdrawing or an evacuation in
-a war context, in many word forms; a third of those are disguised (typos, Latin
-look-alike letters, zero-width characters, spaced-out letters). About 6 % carry a hard
-negative instead (вывод средств, выводы, эвакуатор, a flood evacuation, withdrawal of
-funds). The rest are plain traffic.
+* military bloggers: front-line summaries, strikes, air defence, losses, fundraising
+  reports with card numbers, weather, politics, quotes, hashtags, emoji and links. Some
+  carry one sentence about troops withdrawing or an evacuation in a war context, in many
+  word forms, a third of those disguised (typos, Latin look-alike letters, zero-width
+  characters, spaced-out letters); some a hard negative instead (вывод средств, выводы,
+  эвакуатор, a flood evacuation, withdrawal of funds);
+* everyday channels (bot.bench.general): city news, weather, sport, shopping, recipes,
+  crypto, films, travel — what a retro-hunt over a large export mostly reads.
+
+The default "mixed" stream is the benchmark's: ~10 % of the posts from military channels
+(4 % relevant, 2 % hard negatives, 4 % plain), 90 % everyday traffic. "military" is
+milblogger channels only (10 % relevant, 6 % hard negatives).
 
 The vocabulary is large on purpose: hundreds of generated village names declined in
 every case, a hundred surnames, numbers, dates, card numbers and a sprinkling of
@@ -50,7 +55,7 @@ class Generated(NamedTuple):
 
     post: dict[str, object]
     lang: str
-    kind: str  # "relevant", "hard_negative" or "plain"
+    kind: str  # "relevant", "hard_negative", "plain" (military channels) or "general"
 
 
 # ----------------------------------------------------------------------------- places
@@ -1020,37 +1025,71 @@ def _compose(lang: str, kind: str, channel: str, rng: random.Random) -> str:
     return text[:MAX_LEN]
 
 
-def generate_labelled(n: int, seed: int = 7) -> Iterator[Generated]:
-    """Like `generate_posts`, with each post's language and what was planted in it."""
+# What share of posts is of which kind. "mixed" is the benchmark's stream: ~10 % of the
+# posts come from military channels and carry rule terms (4 % relevant, 2 % hard
+# negatives, 4 % plain war news), the rest is everyday Telegram traffic (bot.bench.general).
+# "military" is milblogger channels only: nearly every post has war vocabulary.
+MIXES: dict[str, tuple[tuple[str, float], ...]] = {
+    "mixed": (("relevant", 0.04), ("hard_negative", 0.02), ("plain", 0.04), ("general", 0.90)),
+    "military": (("relevant", RELEVANT_SHARE), ("hard_negative", HARD_NEGATIVE_SHARE),
+                 ("plain", 1 - RELEVANT_SHARE - HARD_NEGATIVE_SHARE)),
+}
+MILITARY_KINDS = ("relevant", "hard_negative", "plain")
+
+_GENERAL_CHANNELS = {
+    "ru": ("moskva_segodnya", "pogoda_i_probki", "kripto_novosti_ru", "vkusno_doma", "kinopoisk_chat",
+           "avto_rynok_ru", "skidki_i_promokody", "zdorovye_kazhdyi_den", "futbol_ru_live",
+           "gadzhety_obzor", "puteshestviya_deshevo", "nedvizhimost_spb"),
+    "uk": ("kyiv_misto_novyny", "pogoda_ukr", "kripto_ua", "smachno_vdoma", "kino_ua_chat",
+           "avto_ua_rynok", "znyzhky_ua", "zdorovya_ua", "futbol_ua", "gadzhety_ua", "mandry_ua"),
+    "en": ("city_daily_news", "weather_now_en", "crypto_digest", "home_cooking_club", "film_buffs",
+           "car_deals_weekly", "deals_and_coupons", "healthy_living_tips", "football_live_en",
+           "tech_gadgets_daily", "travel_cheap_en"),
+}
+
+
+def generate_labelled(n: int, seed: int = 7, mix: str = "mixed") -> Iterator[Generated]:
+    """Like `generate_posts`, with each post's language and kind: "relevant",
+    "hard_negative" or "plain" (military channels) or "general" (everyday traffic)."""
     rng = random.Random(seed)
     langs = tuple(LANG_WEIGHTS)
+    kinds = MIXES[mix]
     next_id: dict[str, int] = {}
     when = _EPOCH
     for _ in range(n):
         lang = _weighted(rng, langs)
         x = rng.random()
-        kind = "relevant" if x < RELEVANT_SHARE else (
-            "hard_negative" if x < RELEVANT_SHARE + HARD_NEGATIVE_SHARE else "plain")
-        channel = rng.choice(_CHANNELS[lang])
+        kind = kinds[-1][0]
+        for name, share in kinds:
+            if x < share:
+                kind = name
+                break
+            x -= share
+        channel = rng.choice((_GENERAL_CHANNELS if kind == "general" else _CHANNELS)[lang])
         msg_id = next_id.get(channel) or rng.randint(1_000, 90_000)
         next_id[channel] = msg_id + rng.randint(1, 3)
         when += timedelta(seconds=rng.randint(5, 600))
-        text = _compose(lang, kind, channel, rng)
+        if kind == "general":
+            from bot.bench.general import compose_general
+
+            text = compose_general(lang, rng, _target_length(rng))
+        else:
+            text = _compose(lang, kind, channel, rng)
         post = {"id": msg_id, "channel": channel, "date": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "text": text}
         yield Generated(post, lang, kind)
 
 
-def generate_posts(n: int, seed: int = 7) -> Iterator[dict[str, object]]:
+def generate_posts(n: int, seed: int = 7, mix: str = "mixed") -> Iterator[dict[str, object]]:
     """`n` deterministic synthetic channel posts: {"id", "channel", "date", "text"} dicts."""
-    for g in generate_labelled(n, seed):
+    for g in generate_labelled(n, seed, mix):
         yield g.post
 
 
-def write_jsonl(path: str | Path, n: int, seed: int = 7) -> Path:
+def write_jsonl(path: str | Path, n: int, seed: int = 7, mix: str = "mixed") -> Path:
     """Write `n` generated posts as JSON Lines (the `milwatch scan` input format)."""
     p = Path(path)
     with p.open("w", encoding="utf-8") as fh:
-        for post in generate_posts(n, seed):
+        for post in generate_posts(n, seed, mix):
             fh.write(json.dumps(post, ensure_ascii=False) + "\n")
     return p
 

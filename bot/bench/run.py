@@ -149,6 +149,13 @@ def _time_matcher(match: Callable[[str], list[Any]], texts: list[str], kinds: li
     total = pc() - started
     for lang, dt in zip(langs, times):
         per_lang[lang] = per_lang.get(lang, 0.0) + dt
+    # Posts from military channels (they have candidate words) vs everyday traffic.
+    group_t: dict[str, float] = {}
+    group_n: Counter[str] = Counter()
+    for kind, dt in zip(kinds, times):
+        group = "general" if kind == "general" else "military"
+        group_t[group] = group_t.get(group, 0.0) + dt
+        group_n[group] += 1
     lang_counts = Counter(langs)
     ordered = sorted(times)
     n = max(len(texts), 1)
@@ -160,6 +167,7 @@ def _time_matcher(match: Callable[[str], list[Any]], texts: list[str], kinds: li
         "p99_us": _percentile(ordered, 0.99) * 1e6,
         "max_us": (ordered[-1] if ordered else 0.0) * 1e6,
         "by_lang_us": {lang: per_lang[lang] / lang_counts[lang] * 1e6 for lang in sorted(per_lang)},
+        "by_group_us": {g: group_t[g] / group_n[g] * 1e6 for g in sorted(group_t)},
         "hit_posts": sum(hit_kinds.values()),
         "hit_kinds": dict(hit_kinds),
     }
@@ -250,12 +258,12 @@ def _cold_startup(rules_path: Path) -> dict[str, Any]:
     return dict(data)
 
 
-def _run_scan(n: int, seed: int, rules_path: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+def _run_scan(n: int, seed: int, rules_path: Path, progress: Callable[[str], None], mix: str = "mixed") -> dict[str, Any]:
     """Write n posts as JSONL and time `python -m bot scan FILE --format jsonl` end to end."""
     with tempfile.TemporaryDirectory(prefix="milwatch-bench-") as tmp:
         path = Path(tmp) / "posts.jsonl"
         t = time.perf_counter()
-        write_jsonl(path, n, seed)
+        write_jsonl(path, n, seed, mix)
         gen_s = time.perf_counter() - t
         progress(f"scan: {n:,} posts written ({path.stat().st_size / 1e6:.0f} MB) in {gen_s:.1f}s; scanning…")
         cmd = [sys.executable, "-m", "bot", "scan", str(path), "--format", "jsonl", "--rules", str(rules_path)]
@@ -323,6 +331,9 @@ def format_table(r: dict[str, Any]) -> str:
     row("milwatch µs/post ru / uk / en",
         " / ".join(f"{d['milwatch']['by_lang_us'].get(x, 0):,.0f}" for x in ("ru", "uk", "en")),
         " / ".join(f"{g['milwatch']['by_lang_us'].get(x, 0):,.0f}" for x in ("ru", "uk", "en")))
+    row("milwatch µs/post military / everyday posts",
+        " / ".join(f"{d['milwatch']['by_group_us'].get(x, 0):,.0f}" for x in ("military", "general")),
+        " / ".join(f"{g['milwatch']['by_group_us'].get(x, 0):,.0f}" for x in ("military", "general")))
     row("milwatch µs/post (warm 2nd pass)", *both("milwatch_warm", "us_per_post"))
     row("ceiling: Aho-Corasick µs/post", *both("ceiling", "us_per_post", 1))
     row("ceiling posts/s", *both("ceiling", "posts_per_s"))
@@ -341,9 +352,12 @@ def format_table(r: dict[str, Any]) -> str:
         f"{d['milwatch']['hit_posts']:,} ({d['milwatch']['hit_posts'] / n:.1%})",
         f"{g['milwatch']['hit_posts']:,} ({g['milwatch']['hit_posts'] / n:.1%})")
     planted = r["planted"]
-    for kind in ("relevant", "hard_negative", "plain"):
+    for kind in ("relevant", "hard_negative", "plain", "general"):
         total = planted.get(kind, 0)
-        row(f"  of {total:,} planted {kind.replace('_', ' ')}",
+        if not total:
+            continue
+        label = {"plain": "plain war news", "general": "everyday posts"}.get(kind, f"planted {kind.replace('_', ' ')}")
+        row(f"  of {total:,} {label}",
             f"{d['milwatch']['hit_kinds'].get(kind, 0):,}", f"{g['milwatch']['hit_kinds'].get(kind, 0):,}")
     row("posts with ≥1 AC literal (substring)",
         f"{d['ceiling']['posts_with_literal_frac']:.1%}", f"{g['ceiling']['posts_with_literal_frac']:.1%}")
@@ -358,7 +372,8 @@ def format_table(r: dict[str, Any]) -> str:
     w2 = max(max(len(x[2]) for x in rows), len("large rules")) + 3
     lines = [
         f"milwatch bench — {n:,} posts ({r['langs_text']}), mean {r['mean_chars']:,.0f} chars, "
-        f"{r['vocabulary']:,} distinct word forms; seed {r['seed']}",
+        f"{r['vocabulary']:,} distinct word forms; seed {r['seed']}; mix {r['mix']} "
+        f"({r['military_share']:.0%} from military channels)",
         f"{'':<{w0}}{'default rules':>{w1}}{'large rules':>{w2}}   target (information only)",
     ]
     for label, a, b, target in rows:
@@ -436,6 +451,7 @@ def run_bench(
     *,
     seed: int = 7,
     progress: TextIO | None = None,
+    mix: str = "mixed",
 ) -> dict[str, Any]:
     """Run the benchmark, print the table to `out` (None: don't) and return the numbers."""
     bench_started = time.perf_counter()
@@ -449,7 +465,7 @@ def run_bench(
     posts = max(int(posts), 1)
     say(f"generating {posts:,} posts…")
     t = time.perf_counter()
-    generated = list(generate_labelled(posts, seed))
+    generated = list(generate_labelled(posts, seed, mix))
     gen_s = time.perf_counter() - t
     texts = [str(g.post["text"]) for g in generated]
     kinds = [g.kind for g in generated]
@@ -493,11 +509,13 @@ def run_bench(
 
     scan = None
     if scan_posts and scan_posts > 0:
-        scan = _run_scan(int(scan_posts), seed, rules_path, say)
+        scan = _run_scan(int(scan_posts), seed, rules_path, say, mix)
 
     result: dict[str, Any] = {
         "posts": posts,
         "seed": seed,
+        "mix": mix,
+        "military_share": sum(1 for k in kinds if k != "general") / posts,
         "rules_path": str(rules_path),
         "langs": dict(lang_counts),
         "langs_text": " / ".join(f"{x} {lang_counts[x] / posts:.0%}" for x in ("ru", "uk", "en")),

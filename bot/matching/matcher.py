@@ -375,12 +375,19 @@ class Matcher:
             return analysis
         # Only rules one of whose anchor concepts may be present are evaluated, and
         # only the concepts they use are worked out (most posts stop here).
-        todo = set(self._always)
         requires = self._requires
+        by_concept = self._rules_by_concept
+        maybe: set[int] = set()
         for name in present:
-            for i in self._rules_by_concept.get(name, ()):
-                if all(not group.isdisjoint(present) for group in requires[i]):
-                    todo.add(i)
+            if name in by_concept:
+                maybe.update(by_concept[name])
+        todo = set(self._always)
+        for i in maybe:
+            for group in requires[i]:
+                if group.isdisjoint(present):
+                    break
+            else:
+                todo.add(i)
         if all_concepts:
             needed = present | self._lazy
         else:
