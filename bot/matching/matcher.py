@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -464,25 +464,24 @@ class Matcher:
             s = end - n + 2
             run = ntext[s - 1 : marks.find(b" ", s) - 1]
             looked += 1
-            plan = plans(run, _MISSING)
-            if plan is _MISSING:
-                plan = self._plan(run)
+            cached = plans(run, _MISSING)
+            plan = self._plan(run) if cached is _MISSING else cast("_Plan | None", cached)
             if plan is None:
                 continue
-            if plan.lead:  # type: ignore[union-attr]
-                s += plan.lead  # type: ignore[union-attr]  # an opening apostrophe
-            if plan.phrases:  # type: ignore[union-attr]
+            if plan.lead:
+                s += plan.lead  # an opening apostrophe
+            if plan.phrases:
                 phrases: list[tuple[int, _Raw]] = []
                 around: dict[int, _Neighbour | None] = {}
-                for t, h in plan.phrases:  # type: ignore[union-attr]
-                    raw = phrase(post, t, h, s, s + plan.length, around)  # type: ignore[union-attr]
+                for t, h in plan.phrases:
+                    raw = phrase(post, t, h, s, s + plan.length, around)
                     if raw is not None:
                         phrases.append((h.pos, raw))
                         present.add(term_concept[t])
-                found.append((s, plan, phrases))  # type: ignore[arg-type]
+                found.append((s, plan, phrases))
             else:
-                found.append((s, plan, _NO_PHRASES))  # type: ignore[arg-type]
-            present |= plan.concepts  # type: ignore[union-attr]
+                found.append((s, plan, _NO_PHRASES))
+            present |= plan.concepts
         return found, present, looked
 
     def _occurrences(

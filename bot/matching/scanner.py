@@ -38,7 +38,6 @@ import ahocorasick
 
 from bot.matching.morph import Morphology
 from bot.matching.textview import encode_word
-from bot.matching.translit import to_latin
 from bot.rules.model import Term, WordSpec
 
 _MIN_STEM = 4
