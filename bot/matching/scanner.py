@@ -4,19 +4,19 @@ A post has a few hundred words; a rule set cares about a handful of them. Instea
 lemmatising every word, the matcher scans the post's word view (textview) once for
 word-start patterns, each " " + something:
 
-* " " + every inflected form, for words whose forms share no stem of 4+ letters
-  (уйти/ушли) and for "exact" words;
-* " " + the first letters of the stem shared by all forms, for everything else, so
-  that a typo further in ("эвакуцыя") or an ending the dictionary does not list still
-  reaches the word matcher; plus the romanised stem ("evaku", "hmeim") for words with
-  typo matching, so transliterated posts are scanned too;
-* " " + the prefix, for `prefix*` words.
+* the first five letters of every form of a term word: one head for most words
+  ("эваку"), a few for suppletive ones (уйти: "уйти", "ушли", "уйдут"), so that a typo
+  further in ("эвакуцыя") or an ending the dictionary does not list still reaches the
+  word matcher; for words with typo matching also typo variants of those letters and
+  their romanisations ("evaku", "hmeym", "vyvod", "nashi");
+* forms of up to three letters ("мы", "вс") and short "exact" words whole (" мы ");
+* the text of "exact" and `prefix*` words.
 
-Patterns start with the space before a word, so every match is the start of a word;
-short words ("мы", "вс") are whole-word patterns (" мы "), and no pattern begins with
-another, so the scan reports each candidate word once. Every word of the
-post that starts with a pattern is then matched exactly as before (lemma, typo,
-place); words that start with none are never looked at.
+Patterns start with the space before a word, so every match is the start of a word
+(after an opening apostrophe, too), and no pattern begins with another, so the scan
+reports each candidate word once. Every word of the post that starts with a pattern is
+then matched as before (lemma, typo, place); words that start with none are never
+looked at.
 
 Only one word of a phrase needs a pattern (the others are checked next to it): the
 most selective one. Terms that are only `<place>` have no letters to search for; the
