@@ -19,6 +19,7 @@ TEXTS = [
     "Тартус опустел, корабли ушли на рейд.",
     "Эвакуацыя семей военнослужащих с Хмеймима продолжается.",
     "Na Hmeimime idet evakuatsiya, nashi uhodyat.",
+    "Rebyata, nashi ushli s pravogo berega, Kherson ostavili.",
     "Погода в Москве: снег, гололёд, до минус десяти.",
     "Окупанти тікають з лівобережжя, колони йдуть на південь.",
     "US troops withdrew from Niger; the last C-17 is wheels up.",

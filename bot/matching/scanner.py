@@ -42,7 +42,7 @@ from bot.rules.model import Term, WordSpec
 
 _MIN_STEM = 4
 _HEAD = 5
-_SHORT = 3  # words this short are searched as whole words, not as word starts
+_SHORT = 4  # words this short (too short for typo matching) are searched whole
 
 
 def _whole(word: str) -> str:
@@ -91,9 +91,11 @@ def romanised_heads(stem: str, n: int = _HEAD, per_letter: int = 4) -> set[str]:
 
 def typo_heads(stem: str, n: int = _HEAD) -> set[str]:
     """Word starts a typo in the first n letters of a stem turns it into: a letter
-    dropped, doubled, swapped with the next one, or replaced by a look-alike sound."""
+    dropped (not the first), doubled, swapped with the next one, or replaced by a
+    look-alike sound."""
     head, src = stem[:n], stem[: n + 1]
-    out = {(src[:i] + src[i + 1 :])[:n] for i in range(min(n, len(src)))}
+    # Not the first letter: people rarely drop it, and "родина" without it is "один".
+    out = {(src[:i] + src[i + 1 :])[:n] for i in range(1, min(n, len(src)))}
     out |= {(head[:i + 1] + head[i] + head[i + 1 :])[:n] for i in range(len(head))}
     out |= {head[:i] + head[i + 1] + head[i] + head[i + 2 :] for i in range(len(head) - 1)}
     out |= {head[:i] + alt + head[i + 1 :] for i, ch in enumerate(head) for alt in _CONFUSED.get(ch, "")}
@@ -115,6 +117,9 @@ def word_patterns(spec: WordSpec, lang: str, morph: Morphology) -> set[str]:
     starts = {f[: _HEAD + 1] for f in forms if len(f) > _SHORT}
     out = {h[:_HEAD] for h in starts} | {_whole(f) for f in forms if len(f) <= _SHORT}
     if spec.fuzzy is not None or spec.max_edits is not None:
+        for f in forms:
+            if len(f) <= _SHORT and not f.isascii():
+                out |= romanised_heads(f, n=len(f) + 8, per_letter=2)  # "nashi", "ushli"
         for h in starts:
             out |= typo_heads(h)
             if not h.isascii():
