@@ -24,24 +24,31 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
 from typing import NamedTuple
 
-MIN_LEN = 200
-MAX_LEN = 3000
+from bot.bench.corpus import (
+    _CASES,
+    _EN_MONTHS,
+    _RU_MONTHS,
+    _SLOT,
+    _TYPO_RATE,
+    _UK_MONTHS,
+    MAX_LEN,
+    MIN_LEN,
+    Slot,
+    _pick,
+)
+
 MAX_SENTENCES = 20
 AMBIGUOUS_SHARE = 0.03  # posts with one everyday sentence using an ambiguous word
-_TYPO_RATE = 0.04  # share of sentences with one misspelt word
 _ON_TOPIC = 0.86  # share of sentences from the post's own topic
 _CHATTER = 0.09  # share of channel chatter ("пишите в комментариях"); the rest is off-topic
 
-Slot = Callable[[random.Random], str]
 
 CATEGORIES: tuple[str, ...] = (
     "city", "weather", "sport", "tech", "finance", "shopping", "food", "culture", "travel",
     "health", "education", "cars", "realestate", "pets", "humour", "horoscope",
 )
-_CASES = ("nom", "gen", "dat", "acc", "ins", "loc")
 
 
 # ----------------------------------------------------------------------------- morphology
@@ -575,8 +582,6 @@ _RU_TITLE_NOUNS = (
     "звезда:f луна:f ключ:m маяк:m рассвет:m история:f тишина:f музыка:f игра:f память:f "
     "комната:f жизнь:f лестница:f"
 )
-_RU_MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
-              "сентября", "октября", "ноября", "декабря")
 _RU_MONTHS_LOC = ("январе", "феврале", "марте", "апреле", "мае", "июне", "июле", "августе",
                   "сентябре", "октябре", "ноябре", "декабре")
 _RU_MONTHS_NOM = ("январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август",
@@ -1379,8 +1384,6 @@ _UK_TITLE_NOUNS = (
     "ключ:m маяк:m світанок:m історія:f тиша:f музика:f гра:f пам'ять:f кімната:f життя:n "
     "сходи:p"
 )
-_UK_MONTHS = ("січня", "лютого", "березня", "квітня", "травня", "червня", "липня", "серпня",
-              "вересня", "жовтня", "листопада", "грудня")
 _UK_MONTHS_LOC = ("січні", "лютому", "березні", "квітні", "травні", "червні", "липні", "серпні",
                   "вересні", "жовтні", "листопаді", "грудні")
 _UK_MONTHS_NOM = ("січень", "лютий", "березень", "квітень", "травень", "червень", "липень",
@@ -2102,8 +2105,6 @@ _EN_TITLE_NOUNS = (
     "Morning, Evening, Hour, Rain, Snow, Star, Moon, Key, Lighthouse, Dawn, Story, Silence, "
     "Music, Game, Room, Life, Staircase, Kitchen, Orchard"
 )
-_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
 _EN_WDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EN_COLORS = ("red", "blue", "green", "turquoise", "yellow", "purple", "white", "black", "gold",
               "silver", "orange", "pink", "beige", "mint", "lavender", "sky blue", "coral", "emerald")
@@ -2646,8 +2647,6 @@ _DATA: dict[str, _LangData] = {
 
 
 # ----------------------------------------------------------------------------- slots
-def _pick(seq: tuple[str, ...] | list[str]) -> Slot:
-    return lambda rng: rng.choice(seq)
 
 
 def _spaced(n: int, sep: str = " ") -> str:
@@ -3227,7 +3226,6 @@ def _slavic_slots(lang: str) -> dict[str, Slot]:
     return s
 
 
-_SLOT = re.compile(r"\{(\w+)\}")
 
 
 class _Filler:
