@@ -152,7 +152,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     text = args.text if args.text != "-" else sys.stdin.read()
     matcher = _build_matcher(ruleset)
-    analysis = matcher.analyse(text)
+    analysis = matcher.analyse(text, all_concepts=args.concepts)
     if analysis.normalized.text != text:
         print(f"normalised: {analysis.normalized.text}", file=out)
     if not analysis.hits:

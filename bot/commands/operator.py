@@ -174,7 +174,7 @@ class OperatorCommands:
         return "\n".join(lines)
 
     async def _test(self, text: str) -> str:
-        analysis = self._holder.matcher().analyse(text)
+        analysis = self._holder.matcher().analyse(text, all_concepts=True)
         mutes = await self._store.active_mutes(self._clock())
         lines: list[str] = []
         alerting = 0

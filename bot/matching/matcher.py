@@ -10,7 +10,7 @@ from C-level counts over byte views, so no step runs once per word of the post.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -165,32 +165,53 @@ class _FuzzyPool:
             self.entries.append([])
         self.entries[i].append((term, pos, threshold))
 
-    _buckets: dict[tuple[str, int], list[int]] = field(default_factory=dict)
-    _candidates: dict[tuple[str, int], tuple[list[str], list[int]]] = field(default_factory=dict)
+    # First-letter pair → its forms sorted by length, their indexes, their lengths.
+    _buckets: dict[str, tuple[list[str], list[int], list[int]]] = field(default_factory=dict)
 
     def lowest(self) -> float:
         return min((t for e in self.entries for _, _, t in e), default=101.0)
 
-    def candidates(self, probe: str, cutoff: float) -> tuple[list[str], list[int]]:
-        """Forms that can reach `cutoff` against probe: same first letter, close length.
+    def search(self, probe: str, cutoff: float, limit: int = 3) -> list[tuple[float, str, int]]:
+        """The best forms reaching `cutoff` against probe: (score, form, index), best first.
 
-        fuzz.ratio ≥ r needs the shorter string to be at least r/(200-r) of the longer
-        one, so other lengths cannot qualify; a typo in the very first letter is rare
-        enough to trade for comparing against a few dozen forms instead of thousands.
+        Compared are forms of close length that share the first letter and one of the
+        letter pairs (first, second) and (first, third) with probe. fuzz.ratio ≥ r needs
+        the shorter string to be at least r/(200-r) of the longer one, so other lengths
+        cannot qualify. One typo among the first three letters (dropped, doubled,
+        swapped, replaced) keeps one of those pairs; a typo in the very first letter,
+        or two among the first three, are rare enough to trade for comparing against a
+        few dozen forms instead of thousands.
         """
-        key = (probe[0], len(probe))
-        found = self._candidates.get(key)
-        if found is not None:
-            return found
         if not self._buckets:
+            grouped: dict[str, list[tuple[int, str, int]]] = {}
             for i, form in enumerate(self.forms):
-                self._buckets.setdefault((form[0], len(form)), []).append(i)
-        k = cutoff / (200 - cutoff)
-        lo, hi = int(len(probe) * k), int(len(probe) / k) + 1
-        idx = [i for n in range(lo, hi + 1) for i in self._buckets.get((probe[0], n), ())]
-        found = ([self.forms[i] for i in idx], idx)
-        self._candidates[key] = found
-        return found
+                for k in _head_keys(form):
+                    grouped.setdefault(k, []).append((len(form), form, i))
+            for k, items in grouped.items():
+                items.sort()
+                self._buckets[k] = ([f for _, f, _ in items], [i for _, _, i in items], [n for n, _, _ in items])
+        ratio = cutoff / (200 - cutoff)
+        lo, hi = int(len(probe) * ratio), int(len(probe) / ratio) + 1
+        found: dict[int, tuple[float, str, int]] = {}
+        for key in _head_keys(probe):
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                continue
+            forms, index, lengths = bucket
+            a, z = bisect_left(lengths, lo), bisect_right(lengths, hi)
+            if a < z:
+                for form, score, k in process.extract(
+                    probe, forms[a:z], scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit
+                ):
+                    i = index[a + k]
+                    found[i] = (score, form, i)
+        # Best first; between equal scores the earlier-added form, as one list would give.
+        return sorted(found.values(), key=lambda x: (-x[0], x[2]))[:limit]
+
+
+def _head_keys(word: str) -> tuple[str, ...]:
+    """The first letter paired with the second and with the third ("эвакуация" → "эв", "эа")."""
+    return tuple(dict.fromkeys((word[:2], word[:1] + word[2:3])))
 
 
 class Matcher:
@@ -230,6 +251,7 @@ class Matcher:
         self._anchors = anchors
         self._plans: dict[str, _Plan | None] = {}
         self._lazy_plans: dict[str, object] = {}
+        self._no_lazy: set[str] = set()  # view words that hold no tag-only term
         self._pair_cache: dict[str, dict[tuple[int, int], _WordHit]] = {}
         self._lazy_exprs: dict[int, bool] = {}
         # Concepts with terms the scan cannot find (only <place>-like tags) are worked
@@ -339,11 +361,8 @@ class Matcher:
     ) -> None:
         if not pool.forms or cutoff > 100 or not probe:
             return
-        forms, index = pool.candidates(probe, cutoff)
-        if not forms:
-            return
-        for form, score, k in process.extract(probe, forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3):
-            for t, j, threshold in pool.entries[index[k]]:
+        for score, form, i in pool.search(probe, cutoff):
+            for t, j, threshold in pool.entries[i]:
                 if score >= max(threshold, cutoff):
                     add(t, j, kind, form, round(float(score), 1))
 
@@ -587,7 +606,12 @@ class Matcher:
             self._lazy_plans.clear()
         lead = len(run) - len(run.lstrip(_APOSTROPHES))
         word = _first_token(run[lead:])
-        hits = tuple((h.term, h) for h in self.word_hits(word) if h.term in self._lazy_terms) if word else ()
+        # Tag-only terms are place names, which only dictionary words are: an unknown
+        # word needs no analysis (and no typo matching) here.
+        hits = (
+            tuple((h.term, h) for h in self.word_hits(word) if h.term in self._lazy_terms)
+            if word and self.morph.known(word) else ()
+        )
         result = (lead, len(word), hits) if hits else None
         self._lazy_plans[run] = result  # type: ignore[assignment]
         return result  # type: ignore[return-value]
@@ -608,12 +632,41 @@ class Matcher:
             concepts[self._term_concept[t]].append(Occurrence(tok, tok, (raw,), si, si))
 
     def _add_lazy(self, post: _Post, concepts: dict[str, list[Occurrence]]) -> None:
-        """Tag-only term occurrences in every word of the post (once per post)."""
+        """Tag-only term occurrences in every word of the post (once per post).
+
+        Only distinct words not yet known to hold none are looked at (a set difference
+        in C), and only where such a word occurs are word indexes counted.
+        """
         if post.lazy_done or not self._lazy_terms:
             return
         post.lazy_done = True
-        for tok, m in enumerate(_WORD_MARKS.finditer(post.word_marks)):
-            self._lazy_word(post, concepts, tok, m.start(), m.end())
+        # split(" "): the view's code page puts letters at "\x85" and "\xa0", which
+        # a plain split() would take for white space.
+        fresh = set(post.view.split(" "))
+        fresh -= self._no_lazy
+        fresh.discard("")
+        if not fresh:
+            return
+        if len(self._no_lazy) >= _WORD_CACHE_LIMIT:
+            self._no_lazy.clear()
+        view, marks, ntext = post.view, post.word_marks, post.ntext
+        added: list[tuple[int, int, int]] = []
+        for word in fresh:
+            key = " " + word + " "
+            i = view.find(key)
+            plan = self._lazy_plan(ntext[i : i + len(word)])
+            if plan is None and "'" not in word:
+                # Apostrophes are one character in the view but several in the text:
+                # only plain words are remembered by their view spelling.
+                self._no_lazy.add(word)
+                continue
+            while i != -1:
+                ws = i + 1
+                added.append((marks.count(b" a", 0, ws), ws, ws + len(word)))
+                i = view.find(key, ws + len(word))
+        # In text order, as a walk over the words would add them.
+        for tok, ws, we in sorted(added):
+            self._lazy_word(post, concepts, tok, ws, we)
 
     def _lazy_around(
         self, post: _Post, concepts: dict[str, list[Occurrence]], occs: list[Occurrence], n: int
