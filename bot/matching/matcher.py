@@ -165,7 +165,7 @@ class _FuzzyPool:
             self.entries.append([])
         self.entries[i].append((term, pos, threshold))
 
-    # First-letter pair → its forms sorted by length, their indexes, their lengths.
+    # Head key → its forms sorted by length, their indexes, their lengths.
     _buckets: dict[str, tuple[list[str], list[int], list[int]]] = field(default_factory=dict)
 
     def lowest(self) -> float:
@@ -174,13 +174,13 @@ class _FuzzyPool:
     def search(self, probe: str, cutoff: float, limit: int = 3) -> list[tuple[float, str, int]]:
         """The best forms reaching `cutoff` against probe: (score, form, index), best first.
 
-        Compared are forms of close length that share the first letter and one of the
-        letter pairs (first, second) and (first, third) with probe. fuzz.ratio ≥ r needs
-        the shorter string to be at least r/(200-r) of the longer one, so other lengths
-        cannot qualify. One typo among the first three letters (dropped, doubled,
-        swapped, replaced) keeps one of those pairs; a typo in the very first letter,
-        or two among the first three, are rare enough to trade for comparing against a
-        few dozen forms instead of thousands.
+        Compared are forms of close length that share one of the _head_keys with probe
+        (the first letter and two of the next three). fuzz.ratio ≥ r needs the shorter
+        string to be at least r/(200-r) of the longer one, so other lengths cannot
+        qualify. One typo among the first four letters (dropped, doubled, swapped,
+        replaced) keeps a shared key; a typo in the very first letter, or two among the
+        first four, are rare enough to trade for comparing against a few dozen forms
+        instead of thousands.
         """
         if not self._buckets:
             grouped: dict[str, list[tuple[int, str, int]]] = {}
@@ -210,8 +210,9 @@ class _FuzzyPool:
 
 
 def _head_keys(word: str) -> tuple[str, ...]:
-    """The first letter paired with the second and with the third ("эвакуация" → "эв", "эа")."""
-    return tuple(dict.fromkeys((word[:2], word[:1] + word[2:3])))
+    """The first letter with two of the next three, in order ("эвакуация" → "эва", "эак",
+    "эвк"): one typo among the first four letters (not the first) keeps one of them."""
+    return tuple(dict.fromkeys((word[:3], word[:1] + word[2:4], word[:2] + word[3:4])))
 
 
 class Matcher:
@@ -253,6 +254,10 @@ class Matcher:
         self._lazy_plans: dict[str, object] = {}
         self._no_lazy: set[str] = set()  # view words that hold no tag-only term
         self._pair_cache: dict[str, dict[tuple[int, int], _WordHit]] = {}
+        # Whether some phrase has a <place> word (its neighbours then need analysis).
+        self._phrase_tags = any(
+            len(term.words) > 1 and any(w.kind == "tag" for w in term.words) for term in self.terms
+        )
         self._lazy_exprs: dict[int, bool] = {}
         # Concepts with terms the scan cannot find (only <place>-like tags) are worked
         # out when a rule needs them, from every word of the post.
@@ -375,17 +380,13 @@ class Matcher:
         norm = normalize(text)
         ntext = norm.text
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
-        post = _Post(ntext, view, word_marks, sentence_marks)
-        matches = list(self._matches(post))
-        if matches and ("@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext):
-            # Links and @mentions are not words: drop the candidates inside them and
-            # blank them in the views (only posts with candidates pay for this).
+        if "@" in ntext or "t.me/" in ntext or "://" in ntext or "www." in ntext:
+            # Links and @mentions are not words: blank them in the views before the scan.
             spans = _address_spans(ntext)
             if spans:
                 view, word_marks, sentence_marks = _blank_addresses(spans, view, word_marks, sentence_marks)
-                post = _Post(ntext, view, word_marks, sentence_marks)
-                # A match's word starts at view index end - n + 2, text index end - n + 1.
-                matches = [(e, n) for e, n in matches if not _inside(e - n + 1, spans)]
+        post = _Post(ntext, view, word_marks, sentence_marks)
+        matches = self._matches(post)
         found, present, looked = self._candidates(post, matches)
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
         analysis = Analysis(norm, concepts, matcher=self, words_looked_up=looked)
@@ -439,7 +440,7 @@ class Matcher:
             self._plans.clear()
         lead = len(run) - len(run.lstrip(_APOSTROPHES))
         word = run if run.isalpha() else _first_token(run[lead:])
-        if not word or (word not in self._forms and not self._has_prefix_term(word) and self.morph.known(word)):
+        if not word or self._settled(word):
             # Most candidates are ordinary words sharing a few first letters with a term
             # ("после" and "посольство"): a dictionary lookup settles them, no analysis.
             self._plans[run] = None
@@ -463,6 +464,11 @@ class Matcher:
         )
         self._plans[run] = result
         return result
+
+    def _settled(self, word: str) -> bool:
+        """True when a word can match no term word but as a place name: the dictionary
+        knows it and it is none of the term words' forms, nor begins a `prefix*` term."""
+        return word not in self._forms and not self._has_prefix_term(word) and self.morph.known(word)
 
     def _has_prefix_term(self, word: str) -> bool:
         """Whether some `prefix*` term word begins word."""
@@ -592,7 +598,10 @@ class Matcher:
                 self._pair_cache.clear()
             hits = self._word_cache.get(word)
             if hits is None:
-                hits = self.word_hits(word) if word else ()
+                if not word or (not self._phrase_tags and self._settled(word)):
+                    hits = ()
+                else:
+                    hits = self.word_hits(word)
             pairs = self._pair_cache[word] = {(w.term, w.pos): w for w in hits}
         return pairs
 
@@ -912,12 +921,6 @@ def _address_spans(ntext: str) -> list[tuple[int, int]]:
         else:
             merged.append((a, b))
     return merged
-
-
-def _inside(i: int, spans: list[tuple[int, int]]) -> bool:
-    """Whether text index i lies in one of some sorted, disjoint spans."""
-    k = bisect_right(spans, (i, 1 << 62)) - 1
-    return k >= 0 and spans[k][0] <= i < spans[k][1]
 
 
 def _blank_addresses(
