@@ -119,3 +119,43 @@ def test_typo_variants_cover_dropped_doubled_swapped_and_sound_alike_letters() -
 def test_romanisations_cover_common_spellings() -> None:
     assert {"khmei", "hmeim", "hmeym", "xmeim"} <= romanised_heads("хмеймим")
     assert {"voysk", "voisk"} <= romanised_heads("войск")
+
+
+def test_every_occurrence_of_a_place_is_evidence(morph: Morphology) -> None:
+    # Places are looked up once per distinct word; each place it occurs is reported.
+    rules = parse_rules(RULES.replace("{match}", "pullout AND where"), "t.yaml")
+    text = "Из Сирии вывели войска. В Сирии тихо; Сирии больше нечего ждать."
+    (hit,) = build_matcher(rules, morph).match(text)
+    assert [t.surface for t in hit.terms] == ["Сирии", "вывели", "Сирии", "Сирии"]
+    assert hit.spans == build_matcher(rules, morph, exhaustive=True).match(text)[0].spans
+
+
+@pytest.mark.parametrize("word", ["херсона", "мали", "стали", "москвой", "києва", "дороге", "сирії", "усе", "тартус"])
+def test_place_reading_from_tags_agrees_with_full_analysis(word: str) -> None:
+    fresh = Morphology()
+    assert fresh.is_place(word) is Morphology().info(word).place
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Объявлена эакуация жителей.",  # second letter dropped
+        "Объявлена эвкауация жителей.",  # third and fourth letters swapped
+        "Объявлена эвауация жителей.",  # fourth letter dropped
+        "Объявлена эваккуация жителей.",  # fourth letter doubled
+    ],
+)
+def test_typos_among_the_first_letters_reach_typo_matching(morph: Morphology, text: str) -> None:
+    rules = parse_rules(RULES.replace("{match}", "pullout"), "t.yaml")
+    (hit,) = build_matcher(rules, morph).match(text)
+    assert hit.terms[0].kind == "fuzzy" and hit.terms[0].surface == text.split()[1]
+
+
+def test_words_that_cannot_complete_a_rule_stop_before_phrases_are_checked(shipped: tuple) -> None:
+    scan, every = shipped
+    # "наши" is a term word, but no rule holds on it alone: nothing is worked out.
+    text = "Наши ребята сегодня выиграли матч, болельщики довольны."
+    analysis = scan.analyse(text)
+    assert analysis.words_looked_up > 0 and analysis.concepts == {} and analysis.hits == []
+    assert every.match(text) == []
+    assert scan.analyse(text, all_concepts=True).concepts  # explain still lists them

@@ -100,6 +100,7 @@ class _Plan(NamedTuple):
     phrases: tuple[tuple[int, "_WordHit"], ...]
     concepts: frozenset[str]  # the concepts of its single-word terms
     lead: int = 0  # apostrophes before the word ("'withdrawal'")
+    maybe: frozenset[str] = frozenset()  # those and the concepts of its phrases
 
 
 _MISSING = object()
@@ -387,27 +388,18 @@ class Matcher:
                 view, word_marks, sentence_marks = _blank_addresses(spans, view, word_marks, sentence_marks)
         post = _Post(ntext, view, word_marks, sentence_marks)
         matches = self._matches(post)
-        found, present, looked = self._candidates(post, matches)
-        concepts: dict[str, list[Occurrence]] = defaultdict(list)
-        analysis = Analysis(norm, concepts, matcher=self, words_looked_up=looked)
-        if not found and not self._always and not all_concepts:
-            analysis.concepts = {}
+        words, maybe, looked = self._words(post, matches)
+        analysis = Analysis(norm, {}, matcher=self, words_looked_up=looked)
+        if not all_concepts and not self._todo(maybe):
+            # Even if every phrase these words anchor were complete, no rule could hold
+            # (most posts stop here, before any phrase is checked).
             return analysis
-        # Only rules one of whose anchor concepts may be present are evaluated, and
-        # only the concepts they use are worked out (most posts stop here).
-        requires = self._requires
-        by_concept = self._rules_by_concept
-        maybe: set[int] = set()
-        for name in present:
-            if name in by_concept:
-                maybe.update(by_concept[name])
-        todo = set(self._always)
-        for i in maybe:
-            for group in requires[i]:
-                if group.isdisjoint(present):
-                    break
-            else:
-                todo.add(i)
+        found, present = self._verify(post, words)
+        concepts: dict[str, list[Occurrence]] = defaultdict(list)
+        analysis.concepts = concepts
+        # Only rules whose required concepts are all present are evaluated, and only
+        # the concepts they use are worked out.
+        todo = self._todo(present)
         if all_concepts:
             needed = present | self._lazy
         else:
@@ -458,7 +450,8 @@ class Matcher:
                 phrases.append((t, h))
         result = (
             _Plan(len(word), tuple((c, tuple(v)) for c, v in singles.items()), tuple(phrases),
-                  frozenset(singles), lead)
+                  frozenset(singles), lead,
+                  frozenset(singles) | {self._term_concept[t] for t, _ in phrases})
             if singles or phrases
             else None
         )
@@ -474,17 +467,32 @@ class Matcher:
         """Whether some `prefix*` term word begins word."""
         return any(word[:n] in self._prefix_index[n] for n in self._prefix_lengths if len(word) >= n)
 
-    def _candidates(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[_Found], set[str], int]:
+    def _todo(self, present: set[str]) -> set[int]:
+        """The rules that can hold when these concepts occur (indexes into self.rules)."""
+        requires = self._requires
+        by_concept = self._rules_by_concept
+        maybe: set[int] = set()
+        for name in present:
+            if name in by_concept:
+                maybe.update(by_concept[name])
+        todo = set(self._always)
+        for i in maybe:
+            for group in requires[i]:
+                if group.isdisjoint(present):
+                    break
+            else:
+                todo.add(i)
+        return todo
+
+    def _words(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[tuple[int, _Plan]], set[str], int]:
         """Candidate words (scan matches: end index, length with the space) that match
-        some term, with the phrases they complete; the concepts found; how many words
-        were looked up."""
+        some term: (view start, plan); the concepts they and their phrases may stand
+        for; how many words were looked up."""
         plans = self._plans.get
         marks, ntext = post.word_marks, post.ntext
-        found: list[_Found] = []
-        present: set[str] = set()
+        words: list[tuple[int, _Plan]] = []
+        maybe: set[str] = set()
         looked = 0
-        phrase = self._phrase
-        term_concept = self._term_concept
         for end, n in matches:
             s = end - n + 2
             run = ntext[s - 1 : marks.find(b" ", s) - 1]
@@ -493,8 +501,17 @@ class Matcher:
             plan = self._plan(run) if cached is _MISSING else cast("_Plan | None", cached)
             if plan is None:
                 continue
-            if plan.lead:
-                s += plan.lead  # an opening apostrophe
+            words.append((s + plan.lead, plan))  # after an opening apostrophe
+            maybe |= plan.maybe
+        return words, maybe, looked
+
+    def _verify(self, post: _Post, words: list[tuple[int, _Plan]]) -> tuple[list[_Found], set[str]]:
+        """The candidate words with the phrases they complete; the concepts found."""
+        found: list[_Found] = []
+        present: set[str] = set()
+        phrase = self._phrase
+        term_concept = self._term_concept
+        for s, plan in words:
             if plan.phrases:
                 phrases: list[tuple[int, _Raw]] = []
                 around: dict[int, _Neighbour | None] = {}
@@ -507,7 +524,7 @@ class Matcher:
             else:
                 found.append((s, plan, _NO_PHRASES))
             present |= plan.concepts
-        return found, present, looked
+        return found, present
 
     def _occurrences(
         self, post: _Post, found: list[_Found], needed: set[str], concepts: dict[str, list[Occurrence]]
@@ -615,11 +632,11 @@ class Matcher:
             self._lazy_plans.clear()
         lead = len(run) - len(run.lstrip(_APOSTROPHES))
         word = _first_token(run[lead:])
-        # Tag-only terms are place names, which only dictionary words are: an unknown
-        # word needs no analysis (and no typo matching) here.
+        # Tag-only terms are place names: a word the dictionary does not read as one
+        # needs no analysis (and no typo matching) here.
         hits = (
             tuple((h.term, h) for h in self.word_hits(word) if h.term in self._lazy_terms)
-            if word and self.morph.known(word) else ()
+            if word and self.morph.is_place(word) else ()
         )
         result = (lead, len(word), hits) if hits else None
         self._lazy_plans[run] = result  # type: ignore[assignment]
