@@ -272,6 +272,12 @@ class Matcher:
             frozenset(_refs(r.match)) | (frozenset(_refs(r.unless)) if r.unless is not None else frozenset())
             for r in self.rules
         ]
+        # Concept sets as bit masks: which rules a set of concepts allows is cached.
+        self._bit = {name: 1 << i for i, name in enumerate(dict.fromkeys(self._term_concept))}
+        self._require_bits = [
+            tuple(sum(self._bit.get(name, 0) for name in group) for group in req) for req in self._requires
+        ]
+        self._todo_cache: dict[int, tuple[tuple[int, ...], frozenset[str]]] = {}
         self._rules_by_concept: dict[str, list[int]] = defaultdict(list)
         for i, req in enumerate(self._requires):
             for name in min(req, key=len) if req else ():
@@ -390,7 +396,7 @@ class Matcher:
         matches = self._matches(post)
         words, maybe, looked = self._words(post, matches)
         analysis = Analysis(norm, {}, matcher=self, words_looked_up=looked)
-        if not all_concepts and not self._todo(maybe):
+        if not all_concepts and not self._todo(maybe)[0]:
             # Even if every phrase these words anchor were complete, no rule could hold
             # (most posts stop here, before any phrase is checked).
             return analysis
@@ -399,19 +405,14 @@ class Matcher:
         analysis.concepts = concepts
         # Only rules whose required concepts are all present are evaluated, and only
         # the concepts they use are worked out.
-        todo = self._todo(present)
-        if all_concepts:
-            needed = present | self._lazy
-        else:
-            needed = present & frozenset().union(
-                *map(self._rule_concepts.__getitem__, todo)
-            )
+        todo, mentioned = self._todo(present)
+        needed = present | self._lazy if all_concepts else present & mentioned
         if needed:
             self._occurrences(post, found, needed, concepts)
         if all_concepts:
             self._add_lazy(post, concepts)
         if todo:
-            self._rules(post, analysis, sorted(todo))
+            self._rules(post, analysis, todo)
         analysis.concepts = dict(concepts)
         return analysis
 
@@ -467,22 +468,26 @@ class Matcher:
         """Whether some `prefix*` term word begins word."""
         return any(word[:n] in self._prefix_index[n] for n in self._prefix_lengths if len(word) >= n)
 
-    def _todo(self, present: set[str]) -> set[int]:
-        """The rules that can hold when these concepts occur (indexes into self.rules)."""
-        requires = self._requires
-        by_concept = self._rules_by_concept
-        maybe: set[int] = set()
+    def _todo(self, present: set[str]) -> tuple[tuple[int, ...], frozenset[str]]:
+        """The rules that can hold when these concepts occur (indexes into self.rules,
+        ascending) and every concept those rules mention; cached per set of concepts."""
+        bit = self._bit
+        bits = 0
         for name in present:
-            if name in by_concept:
-                maybe.update(by_concept[name])
-        todo = set(self._always)
-        for i in maybe:
-            for group in requires[i]:
-                if group.isdisjoint(present):
-                    break
-            else:
-                todo.add(i)
-        return todo
+            bits |= bit[name]
+        cached = self._todo_cache.get(bits)
+        if cached is not None:
+            return cached
+        requires = self._require_bits
+        candidates: set[int] = set(self._always)
+        for name in present:
+            candidates.update(self._rules_by_concept.get(name, ()))
+        todo = tuple(sorted(i for i in candidates if all(bits & group for group in requires[i])))
+        result = (todo, frozenset().union(*map(self._rule_concepts.__getitem__, todo)))
+        if len(self._todo_cache) >= _WORD_CACHE_LIMIT:
+            self._todo_cache.clear()
+        self._todo_cache[bits] = result
+        return result
 
     def _words(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[tuple[int, _Plan]], set[str], int]:
         """Candidate words (scan matches: end index, length with the space) that match
@@ -720,7 +725,7 @@ class Matcher:
                 self._lazy_word(post, concepts, tok, m.start(), m.end())
                 pos = m.end()
 
-    def _rules(self, post: _Post, analysis: Analysis, todo: list[int]) -> None:
+    def _rules(self, post: _Post, analysis: Analysis, todo: tuple[int, ...]) -> None:
         concepts = analysis.concepts
         for i in todo:
             rule = self.rules[i]
