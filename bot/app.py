@@ -17,7 +17,7 @@ from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
 from bot.commands import CommandHandler
 from bot.commands.operator import OperatorCommands
-from bot.matching import Matcher, Morphology, build_matcher
+from bot.matching import Matcher, Morphology, build_matcher, freeze_heap
 from bot.pipeline import Pipeline
 from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
@@ -64,6 +64,7 @@ class RulesHolder:
         matcher = build_matcher(ruleset, self.morph)
         # Swap both at once: a post is never matched against half-loaded rules.
         self._ruleset, self._matcher = ruleset, matcher
+        freeze_heap()
         self._mtime = self._stat()
         return ruleset
 

@@ -39,13 +39,15 @@ def _load_ruleset(path: Path, err: TextIO) -> RuleSet | None:
 
 
 def _build_matcher(ruleset: RuleSet) -> Matcher:
-    from bot.matching.matcher import build_matcher
+    from bot.matching.matcher import build_matcher, freeze_heap
     from bot.matching.morph import Morphology
 
     from bot.settings import load_settings
 
     settings = load_settings(Path(".env"), os.environ)
-    return build_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
+    matcher = build_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
+    freeze_heap()
+    return matcher
 
 
 class Progress:

@@ -5,8 +5,9 @@ One run, the same generated posts for everything:
 * milwatch — `build_matcher(ruleset, Morphology()).match(text)` per post, single core, with
   the shipped rules and with a generated large rule set (1,000+ terms). The timed pass is
   the FIRST pass over the posts: word caches fill as they do in a real scan. Matcher
-  warm-up (a few fixed sentences that are not among the posts) is excluded. A second,
-  warm pass is reported for information.
+  warm-up (a few fixed sentences that are not among the posts) is excluded; then the heap
+  is frozen (`gc.freeze`), as the app does once its matcher is built. A second, warm
+  pass is reported for information.
 * ceiling — pyahocorasick over the same texts already normalised by
   `bot.matching.normalize` (normalisation done once, before timing): an automaton of
   every literal term of the rule set, all matches consumed. Best of three passes (an
@@ -37,7 +38,7 @@ from typing import Any, TextIO
 
 from bot.bench.corpus import generate_labelled, vocabulary_size, write_jsonl
 from bot.bench.large_rules import large_rules_yaml
-from bot.matching import Morphology, build_matcher, normalize
+from bot.matching import Morphology, build_matcher, freeze_heap, normalize
 from bot.rules import load_rules, parse_rules
 from bot.rules.model import RuleSet
 
@@ -420,6 +421,7 @@ def _bench_ruleset(name: str, build: Callable[[], RuleSet], texts: list[str], ki
     startup = time.perf_counter() - t
     for text in WARMUP_TEXTS:  # warm-up, excluded from timing
         matcher.match(text)
+    freeze_heap()  # as `milwatch run` and `scan` do once their matcher is built
     progress(f"{name}: matcher built in {startup:.2f}s; first pass over {len(texts):,} posts…")
     first = _time_matcher(matcher.match, texts, kinds, langs)
     progress(f"{name}: {first['posts_per_s']:,.0f} posts/s; warm pass…")
