@@ -202,10 +202,10 @@ class _FuzzyPool:
             forms, index, lengths = bucket
             a, z = bisect_left(lengths, lo), bisect_right(lengths, hi)
             if a < z:
-                for form, score, k in process.extract(
+                for form, score, pos in process.extract(
                     probe, forms[a:z], scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit
                 ):
-                    i = index[a + k]
+                    i = index[a + pos]
                     found[i] = (score, form, i)
         # Best first; between equal scores the earlier-added form, as one list would give.
         return sorted(found.values(), key=lambda x: (-x[0], x[2]))[:limit]
