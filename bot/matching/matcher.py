@@ -266,23 +266,28 @@ class Matcher:
         self._lazy_terms = frozenset(t for t, a in enumerate(anchors) if a is None)
         self._lazy = frozenset(self._term_concept[t] for t in self._lazy_terms)
         # Per rule, groups of concepts of which one each must occur (the scan finds
-        # them); rules are looked up by one group and checked against the others.
+        # them); a rule with none is always evaluated.
         self._requires = [_requirements(r.match, self._lazy) for r in self.rules]
-        self._always = [i for i, req in enumerate(self._requires) if not req]
         self._rule_concepts = [
             frozenset(_refs(r.match)) | (frozenset(_refs(r.unless)) if r.unless is not None else frozenset())
             for r in self.rules
         ]
-        # Concept sets as bit masks: which rules a set of concepts allows is cached.
+        # Which rules a set of concepts allows, with bit masks: every distinct
+        # requirement group gets a bit; a concept sets the bits of the groups it is in;
+        # a rule needs all the bits of its groups. Cached per set of groups met.
+        group_bit: dict[frozenset[str], int] = {}
+        for req in self._requires:
+            for group in req:
+                group_bit.setdefault(group, 1 << len(group_bit))
+        self._needs = [sum(group_bit[g] for g in set(req)) for req in self._requires]
         self._bit = {name: 1 << i for i, name in enumerate(dict.fromkeys(self._term_concept))}
-        self._require_bits = [
-            tuple(sum(self._bit.get(name, 0) for name in group) for group in req) for req in self._requires
+        self._groups_of = {
+            name: sum(b for g, b in group_bit.items() if name in g) for name in self._bit
+        }
+        self._mention_bits = [
+            sum(self._bit.get(name, 0) for name in concepts) for concepts in self._rule_concepts
         ]
-        self._todo_cache: dict[int, tuple[tuple[int, ...], frozenset[str]]] = {}
-        self._rules_by_concept: dict[str, list[int]] = defaultdict(list)
-        for i, req in enumerate(self._requires):
-            for name in min(req, key=len) if req else ():
-                self._rules_by_concept[name].append(i)
+        self._todo_cache: dict[int, tuple[tuple[int, ...], int]] = {}
 
     # -- compile ---------------------------------------------------------------------
     def _add_term(self, term: Term) -> None:
@@ -471,24 +476,24 @@ class Matcher:
 
     def _todo(self, present: set[str]) -> tuple[tuple[int, ...], frozenset[str]]:
         """The rules that can hold when these concepts occur (indexes into self.rules,
-        ascending) and every concept those rules mention; cached per set of concepts."""
+        ascending) and which of the concepts those rules mention; cached."""
+        satisfied = 0  # one bit per requirement group that a present concept meets
+        groups_of = self._groups_of
+        for name in present:
+            satisfied |= groups_of[name]
+        cached = self._todo_cache.get(satisfied)
+        if cached is None:
+            todo = tuple(i for i, need in enumerate(self._needs) if satisfied & need == need)
+            mentioned = 0
+            for i in todo:
+                mentioned |= self._mention_bits[i]
+            cached = (todo, mentioned)
+            if len(self._todo_cache) >= _WORD_CACHE_LIMIT:
+                self._todo_cache.clear()
+            self._todo_cache[satisfied] = cached
+        todo, mentioned = cached
         bit = self._bit
-        bits = 0
-        for name in present:
-            bits |= bit[name]
-        cached = self._todo_cache.get(bits)
-        if cached is not None:
-            return cached
-        requires = self._require_bits
-        candidates: set[int] = set(self._always)
-        for name in present:
-            candidates.update(self._rules_by_concept.get(name, ()))
-        todo = tuple(sorted(i for i in candidates if all(bits & group for group in requires[i])))
-        result = (todo, frozenset().union(*map(self._rule_concepts.__getitem__, todo)))
-        if len(self._todo_cache) >= _WORD_CACHE_LIMIT:
-            self._todo_cache.clear()
-        self._todo_cache[bits] = result
-        return result
+        return todo, frozenset(name for name in present if bit[name] & mentioned)
 
     def _words(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[tuple[int, _Plan]], set[str], int]:
         """Candidate words (scan matches: end index, length with the space) that match
