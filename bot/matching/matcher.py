@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 from bot.domain import Hit, TermMatch
 from bot.matching.morph import Morphology
 from bot.matching.normalize import Normalized, normalize
-from bot.matching.scanner import build_scanner
+from bot.matching.scanner import LENGTH_BITS, LENGTH_MASK, build_scanner
 from bot.matching.textview import words_view
 from bot.matching.translit import cyrillic_skeleton, skeleton
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
@@ -45,6 +45,7 @@ _EN_FUZZY_MIN_LEN = 7
 _TRANSLIT_FLOOR = 95.0
 _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
+_SMALL_POOL = 256  # typo pools this small are searched without an index
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,15 @@ class _FuzzyPool:
         first four, are rare enough to trade for comparing against a few dozen forms
         instead of thousands.
         """
+        if len(self.forms) <= _SMALL_POOL:
+            # A pool of a few term words' forms: comparing with all of them is cheaper
+            # than indexing them (typos at the first letter then count too).
+            return [
+                (score, form, i)
+                for form, score, i in process.extract(
+                    probe, self.forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit
+                )
+            ]
         if not self._buckets:
             grouped: dict[str, list[tuple[int, str, int]]] = {}
             for i, form in enumerate(self.forms):
@@ -217,6 +227,16 @@ def _head_keys(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((word[:3], word[:1] + word[2:4], word[:2] + word[3:4])))
 
 
+class _Pools(NamedTuple):
+    """Typo-matching targets: Cyrillic forms, Latin forms, Latin skeletons of Cyrillic
+    forms, and words with an edit limit (forms, edits, term, position)."""
+
+    cyr: _FuzzyPool
+    lat: _FuzzyPool
+    skel: _FuzzyPool
+    edits: list[tuple[frozenset[str], int, int, int]]
+
+
 class Matcher:
     """Compiled rule set; `match(text)` returns the hits with their evidence."""
 
@@ -229,6 +249,11 @@ class Matcher:
         self._exact_index: dict[str, list[tuple[int, int]]] = defaultdict(list)
         self._prefix_index: dict[int, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
         self._edit_targets: list[tuple[frozenset[str], int, int, int]] = []
+        # Per term word: (pool, form, threshold) of its typo targets, for the pools of
+        # the few term words a candidate word was found for.
+        self._typo_targets: dict[tuple[int, int], list[tuple[str, object, float]]] = {}
+        self._pools_by_pattern: dict[int, _Pools] = {}
+        self._pools_by_owners: dict[frozenset[tuple[int, int]], _Pools] = {}
         self._cyr_pool = _FuzzyPool()
         self._lat_pool = _FuzzyPool()
         self._skel_pool = _FuzzyPool()
@@ -241,6 +266,7 @@ class Matcher:
             for term in concept.terms:
                 self._add_term(term)
         self._prefix_lengths = sorted(self._prefix_index)
+        self._all_pools = _Pools(self._cyr_pool, self._lat_pool, self._skel_pool, self._edit_targets)
         self._cyr_cutoff = self._cyr_pool.lowest()
         self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
         # English words that look like romanised Russian ("sirens" ~ сирены) need a close call.
@@ -306,9 +332,11 @@ class Matcher:
                     self._lemma_index[lemma].append((t, j))
                 self._forms |= self.morph.forms(spec.text, term.lang)
                 self._forms.add(spec.text)
+                targets = self._typo_targets.setdefault((t, j), [])
                 if spec.max_edits is not None:
                     forms = frozenset(self.morph.forms(spec.text, term.lang))
                     self._edit_targets.append((forms, spec.max_edits, t, j))
+                    targets.append(("edits", forms, spec.max_edits))
                 elif spec.fuzzy is not None:
                     # Forms shorter than the fuzzy minimum still serve transliteration
                     # ("nashi" → "наши"); the post word itself must be long enough.
@@ -317,9 +345,11 @@ class Matcher:
                             continue
                         if form.isascii():
                             self._lat_pool.add(form, t, j, spec.fuzzy)
+                            targets.append(("lat", form, spec.fuzzy))
                         else:
                             self._cyr_pool.add(form, t, j, spec.fuzzy)
                             self._skel_pool.add(cyrillic_skeleton(form), t, j, spec.fuzzy)
+                            targets += (("cyr", form, spec.fuzzy), ("skel", cyrillic_skeleton(form), spec.fuzzy))
 
     # -- words -----------------------------------------------------------------------
     def word_hits(self, word: str) -> tuple[_WordHit, ...]:
@@ -333,7 +363,38 @@ class Matcher:
         self._word_cache[word] = hits
         return hits
 
-    def _compute_word_hits(self, word: str) -> tuple[_WordHit, ...]:
+    def _candidate_hits(self, word: str, pattern: int) -> tuple[_WordHit, ...]:
+        """word_hits for a word the scan found by a pattern: typo matching compares it
+        with the term words that pattern stands for only (a handful instead of every
+        form of every term), as those are the words its first letters can be."""
+        if not pattern:
+            return self.word_hits(word)
+        info = self.morph.info(word)
+        if info.known or len(word) < _MIN_FUZZY_LEN:
+            return self.word_hits(word)  # no typo matching involved
+        pools = self._pools_by_pattern.get(pattern)
+        if pools is None:
+            owners = self.scanner.owners[pattern]
+            # Typo variants of one term word's head share their owners: one pool each.
+            pools = self._pools_by_owners.get(owners)
+            if pools is None:
+                pools = self._pools_by_owners[owners] = self._pools_for(owners)
+            self._pools_by_pattern[pattern] = pools
+        return self._compute_word_hits(word, pools)
+
+    def _pools_for(self, owners: frozenset[tuple[int, int]]) -> _Pools:
+        """Typo-matching pools holding the given term words' targets only."""
+        pools = _Pools(_FuzzyPool(), _FuzzyPool(), _FuzzyPool(), [])
+        for t, j in sorted(owners):
+            for pool, target, threshold in self._typo_targets.get((t, j), ()):
+                if pool == "edits":
+                    pools.edits.append((cast("frozenset[str]", target), int(threshold), t, j))
+                else:
+                    getattr(pools, pool).add(cast(str, target), t, j, threshold)
+        return pools
+
+    def _compute_word_hits(self, word: str, pools: _Pools | None = None) -> tuple[_WordHit, ...]:
+        pools = pools or self._all_pools
         info = self.morph.info(word)
         out: list[_WordHit] = []
         seen: set[tuple[int, int]] = set()
@@ -362,12 +423,12 @@ class Matcher:
         # Only words no dictionary knows get typo matching: fuzzy on real words is
         # harmful ("входит" is close to "выводит").
         if info.script == "cyr":
-            self._fuzzy(word, word, self._cyr_pool, self._cyr_cutoff, "fuzzy", add)
+            self._fuzzy(word, word, pools.cyr, self._cyr_cutoff, "fuzzy", add)
         elif info.script == "lat":
             if len(word) >= _EN_FUZZY_MIN_LEN:
-                self._fuzzy(word, word, self._lat_pool, self._lat_cutoff, "fuzzy", add)
-            self._fuzzy(word, skeleton(word), self._skel_pool, self._skel_cutoff, "translit", add)
-        for forms, k, t, j in self._edit_targets:
+                self._fuzzy(word, word, pools.lat, self._lat_cutoff, "fuzzy", add)
+            self._fuzzy(word, skeleton(word), pools.skel, self._skel_cutoff, "translit", add)
+        for forms, k, t, j in pools.edits:
             best = min((Levenshtein.distance(word, f, score_cutoff=k) for f in forms), default=k + 1)
             if best <= k:
                 add(t, j, "fuzzy", word, 100.0 * (1 - best / max(len(word), 1)))
@@ -430,7 +491,7 @@ class Matcher:
         """Candidate word starts: the scan, or every word when exhaustive."""
         return _all_words(post.word_marks) if self.exhaustive else self.scanner.scan(post.view)
 
-    def _plan(self, run: str) -> _Plan | None:
+    def _plan(self, run: str, pattern: int = 0) -> _Plan | None:
         """What a word run of the word-start view contributes (cached per distinct run)."""
         plan = self._plans.get(run, _MISSING)
         if plan is not _MISSING:
@@ -444,7 +505,7 @@ class Matcher:
             # ("после" and "посольство"): a dictionary lookup settles them, no analysis.
             self._plans[run] = None
             return None
-        hits = self.word_hits(word)
+        hits = self._candidate_hits(word, pattern)
         singles: dict[str, list[tuple[int, _WordHit]]] = {}
         phrases: list[tuple[int, _WordHit]] = []
         for h in hits:
@@ -504,12 +565,13 @@ class Matcher:
         words: list[tuple[int, _Plan]] = []
         maybe: set[str] = set()
         looked = 0
-        for end, n in matches:
-            s = end - n + 2
+        for end, value in matches:
+            s = end - (value & LENGTH_MASK) + 2
             run = ntext[s - 1 : marks.find(b" ", s) - 1]
             looked += 1
             cached = plans(run, _MISSING)
-            plan = self._plan(run) if cached is _MISSING else cast("_Plan | None", cached)
+            # A run always starts with the same pattern, so its plan can be cached.
+            plan = self._plan(run, value >> LENGTH_BITS) if cached is _MISSING else cast("_Plan | None", cached)
             if plan is None:
                 continue
             words.append((s + plan.lead, plan))  # after an opening apostrophe

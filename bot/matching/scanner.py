@@ -31,7 +31,7 @@ dropped, doubled, swapped or replaced by a look-alike sound: "эвкуация",
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import ahocorasick
@@ -145,43 +145,65 @@ def anchor_word(term: Term, morph: Morphology) -> int | None:
     return best
 
 
+# A scan match's value: the pattern's length in the low bits, its id above them.
+LENGTH_BITS = 8
+LENGTH_MASK = (1 << LENGTH_BITS) - 1
+
+
 @dataclass
 class Scanner:
-    """An automaton of word-start patterns over textview's word view."""
+    """An automaton of word-start patterns over textview's word view.
 
-    patterns: set[str]
+    patterns: pattern → the term words ((term, word position) pairs) it stands for.
+    """
+
+    patterns: dict[str, set[tuple[int, int]]]
 
     def __post_init__(self) -> None:
         self._automaton = ahocorasick.Automaton()
-        keys: set[str] = set()
-        for p in self.patterns:
+        keys: dict[str, set[tuple[int, int]]] = {}
+        for p, owners in self.patterns.items():
             word = encode_word(p.rstrip(" ")).split(" ")[0]
             if word:
                 key = word + (" " if p.endswith(" ") else "")
                 # Also after an apostrophe used as a quote mark ("'withdrawal'").
-                keys |= {" " + key, " '" + key}
+                for k in (" " + key, " '" + key):
+                    keys.setdefault(k, set()).update(owners)
         # A word start that another pattern begins with adds nothing: dropping it leaves
         # at most one pattern per word start, so the overlapping scan reports each
         # candidate word once (and whole-word patterns do not swallow the next space).
+        # The kept pattern stands for the term words of those it covers.
+        kept: dict[str, set[tuple[int, int]]] = {}
         for key in sorted(keys, key=len):
-            if not any(key[:i] in keys for i in range(2, len(key))):
-                self._automaton.add_word(key, len(key))
-        self.empty = len(self._automaton) == 0
+            prefix = next((key[:i] for i in range(2, len(key)) if key[:i] in kept), None)
+            if prefix is None:
+                kept[key] = set(keys[key])
+            else:
+                kept[prefix] |= keys[key]
+        # Id 0 means "no pattern" (every word, when a test looks up all of them).
+        self.owners: list[frozenset[tuple[int, int]]] = [frozenset()]
+        for key, owners in kept.items():
+            assert len(key) <= LENGTH_MASK, key
+            self._automaton.add_word(key, len(key) | (len(self.owners) << LENGTH_BITS))
+            self.owners.append(frozenset(owners))
+        self.empty = not kept
         if not self.empty:
             self._automaton.make_automaton()
 
     def scan(self, view: str) -> Iterator[tuple[int, int]]:
-        """(end index, pattern length) of each candidate word start, left to right."""
+        """(end index, pattern length | pattern id << LENGTH_BITS) of each candidate
+        word start, left to right."""
         return iter(()) if self.empty else self._automaton.iter(view)
 
 
-def build_scanner(terms: Iterable[Term], morph: Morphology) -> tuple[Scanner, list[int | None]]:
+def build_scanner(terms: Sequence[Term], morph: Morphology) -> tuple[Scanner, list[int | None]]:
     """The scanner for some terms, and each term's anchor word (None: tag-only term)."""
-    patterns: set[str] = set()
+    patterns: dict[str, set[tuple[int, int]]] = {}
     anchors: list[int | None] = []
-    for term in terms:
+    for t, term in enumerate(terms):
         j = anchor_word(term, morph)
         anchors.append(j)
         if j is not None:
-            patterns |= word_patterns(term.words[j], term.lang, morph)
+            for p in word_patterns(term.words[j], term.lang, morph):
+                patterns.setdefault(p, set()).add((t, j))
     return Scanner(patterns), anchors
