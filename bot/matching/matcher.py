@@ -113,8 +113,8 @@ _NO_PHRASES: list[tuple[int, "_Raw"]] = []  # shared, never appended to
 # A candidate word: view start, plan, and the phrases it completes (its word index in
 # the phrase, the match).
 _Found = tuple[int, _Plan, list[tuple[int, "_Raw"]]]
-# A neighbouring word: view start, view end, its hits by (term, position in the term).
-_Neighbour = tuple[int, int, dict[tuple[int, int], "_WordHit"]]
+# A neighbouring word: view start, view end, the word.
+_Neighbour = tuple[int, int, str]
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
 
 
@@ -269,6 +269,10 @@ class Matcher:
             for term in concept.terms:
                 self._add_term(term)
         self._prefix_lengths = sorted(self._prefix_index)
+        # The shortest prefix term's length, and every prefix term cut to it: one set
+        # lookup rules out most words.
+        self._prefix_min = self._prefix_lengths[0] if self._prefix_lengths else 0
+        self._prefix_heads = {p[: self._prefix_min] for by_text in self._prefix_index.values() for p in by_text}
         self._all_pools = _Pools(self._cyr_pool, self._lat_pool, self._skel_pool, self._edit_targets)
         self._cyr_cutoff = self._cyr_pool.lowest()
         self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
@@ -284,7 +288,7 @@ class Matcher:
         self._plans: dict[str, _Plan | None] = {}
         self._lazy_plans: dict[str, object] = {}
         self._no_lazy: set[str] = set()  # view words that hold no tag-only term
-        self._pair_cache: dict[str, dict[tuple[int, int], _WordHit]] = {}
+        self._pair_cache: dict[tuple[str, int, int], _WordHit | None] = {}
         # Whether some phrase has a <place> word (its neighbours then need analysis).
         self._phrase_tags = any(
             len(term.words) > 1 and any(w.kind == "tag" for w in term.words) for term in self.terms
@@ -542,6 +546,8 @@ class Matcher:
 
     def _has_prefix_term(self, word: str) -> bool:
         """Whether some `prefix*` term word begins word."""
+        if word[: self._prefix_min] not in self._prefix_heads:
+            return False
         return any(word[:n] in self._prefix_index[n] for n in self._prefix_lengths if len(word) >= n)
 
     def _todo(self, present: set[str]) -> tuple[tuple[int, ...], frozenset[str]]:
@@ -651,7 +657,7 @@ class Matcher:
             nb = self._neighbour(post, s, e, k, around)
             if nb is None:
                 return None
-            wh = nb[2].get((t, h.pos + k))
+            wh = self._pair(nb[2], t, h.pos + k)
             if wh is None:
                 return None
             chain.append(wh)
@@ -665,9 +671,9 @@ class Matcher:
         self, post: _Post, s: int, e: int, k: int, around: dict[int, _Neighbour | None]
     ) -> _Neighbour | None:
         """The word k places after (k < 0: before) the word [s, e), in the same sentence:
-        (view start, view end, {(term, position): hit}); cached in around."""
+        (view start, view end, word); cached in around."""
         if k == 0:
-            return (s, e, {})
+            return (s, e, "")
         if k in around:
             return around[k]
         marks, sentence_marks, ntext = post.word_marks, post.sentence_marks, post.ntext
@@ -678,31 +684,39 @@ class Matcher:
             m = _WORD_MARKS.search(marks, stop)
             if m is not None and not _SENTENCE_END.search(sentence_marks, stop, m.start()):
                 word = _first_token(ntext[m.start() - 1 : m.end() - 1])
-                found = (m.start(), m.start() + len(word), self._pairs(word))
+                found = (m.start(), m.start() + len(word), word)
         elif inner is not None:
             start = inner[0]
             we = marks.rfind(b"a", 0, start - 1) + 1
             if we > 1 and not _SENTENCE_END.search(sentence_marks, we, start):
                 ws = marks.rfind(b" ", 0, we) + 1
                 word = _last_token(ntext[ws - 1 : we - 1])
-                found = (we - len(word), we, self._pairs(word))
+                found = (we - len(word), we, word)
         around[k] = found
         return found
 
-    def _pairs(self, word: str) -> dict[tuple[int, int], _WordHit]:
-        """The hits of a word keyed by (term, position in the term), cached."""
-        pairs = self._pair_cache.get(word)
-        if pairs is None:
-            if len(self._pair_cache) >= _WORD_CACHE_LIMIT:
-                self._pair_cache.clear()
-            hits = self._word_cache.get(word)
-            if hits is None:
-                if not word or (not self._phrase_tags and self._settled(word)):
-                    hits = ()
-                else:
-                    hits = self.word_hits(word)
-            pairs = self._pair_cache[word] = {(w.term, w.pos): w for w in hits}
-        return pairs
+    def _pair(self, word: str, t: int, j: int) -> _WordHit | None:
+        """How a phrase's neighbouring word matches word j of term t, if it does
+        (cached); typo matching compares it with that term word only."""
+        key = (word, t, j)
+        found = self._pair_cache.get(key, _MISSING)
+        if found is not _MISSING:
+            return cast("_WordHit | None", found)
+        if len(self._pair_cache) >= _WORD_CACHE_LIMIT:
+            self._pair_cache.clear()
+        hit: _WordHit | None = None
+        if word and (self._phrase_tags or not self._settled(word)):
+            if self.morph.info(word).known or len(word) < _MIN_FUZZY_LEN:
+                hits = self.word_hits(word)
+            else:
+                owners = frozenset({(t, j)})
+                pools = self._pools_by_owners.get(owners)
+                if pools is None:
+                    pools = self._pools_by_owners[owners] = self._pools_for(owners)
+                hits = self._compute_word_hits(word, pools)
+            hit = next((h for h in hits if h.term == t and h.pos == j), None)
+        self._pair_cache[key] = hit
+        return hit
 
     # -- tag-only terms (<place>): no letters to scan for, so worked out on demand ------
     def _lazy_plan(self, run: str) -> tuple[int, tuple[tuple[int, _WordHit], ...]] | None:
