@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 import ahocorasick
 
@@ -150,42 +149,51 @@ LENGTH_BITS = 8
 LENGTH_MASK = (1 << LENGTH_BITS) - 1
 
 
-@dataclass
 class Scanner:
     """An automaton of word-start patterns over textview's word view.
 
     patterns: pattern → the term words ((term, word position) pairs) it stands for.
+    A match's value holds the pattern's length and the id of the set of term words
+    it stands for (`owners[id]`; a few hundred distinct sets for tens of thousands
+    of patterns).
     """
 
-    patterns: dict[str, set[tuple[int, int]]]
-
-    def __post_init__(self) -> None:
+    def __init__(self, patterns: dict[str, set[tuple[int, int]]]) -> None:
         self._automaton = ahocorasick.Automaton()
-        keys: dict[str, set[tuple[int, int]]] = {}
-        for p, owners in self.patterns.items():
+        shared: dict[frozenset[tuple[int, int]], frozenset[tuple[int, int]]] = {}
+
+        def intern(owners: frozenset[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+            return shared.setdefault(owners, owners)
+
+        keys: dict[str, frozenset[tuple[int, int]]] = {}
+        for p, term_words in patterns.items():
             word = encode_word(p.rstrip(" ")).split(" ")[0]
             if word:
                 key = word + (" " if p.endswith(" ") else "")
                 # Also after an apostrophe used as a quote mark ("'withdrawal'").
                 for k in (" " + key, " '" + key):
-                    keys.setdefault(k, set()).update(owners)
+                    keys[k] = intern(keys.get(k, frozenset()) | term_words)
         # A word start that another pattern begins with adds nothing: dropping it leaves
         # at most one pattern per word start, so the overlapping scan reports each
         # candidate word once (and whole-word patterns do not swallow the next space).
         # The kept pattern stands for the term words of those it covers.
-        kept: dict[str, set[tuple[int, int]]] = {}
+        kept: dict[str, frozenset[tuple[int, int]]] = {}
         for key in sorted(keys, key=len):
             prefix = next((key[:i] for i in range(2, len(key)) if key[:i] in kept), None)
             if prefix is None:
-                kept[key] = set(keys[key])
+                kept[key] = keys[key]
             else:
-                kept[prefix] |= keys[key]
+                kept[prefix] = intern(kept[prefix] | keys[key])
         # Id 0 means "no pattern" (every word, when a test looks up all of them).
         self.owners: list[frozenset[tuple[int, int]]] = [frozenset()]
+        ids: dict[frozenset[tuple[int, int]], int] = {}
         for key, owners in kept.items():
             assert len(key) <= LENGTH_MASK, key
-            self._automaton.add_word(key, len(key) | (len(self.owners) << LENGTH_BITS))
-            self.owners.append(frozenset(owners))
+            i = ids.get(owners)
+            if i is None:
+                i = ids[owners] = len(self.owners)
+                self.owners.append(owners)
+            self._automaton.add_word(key, len(key) | (i << LENGTH_BITS))
         self.empty = not kept
         if not self.empty:
             self._automaton.make_automaton()
