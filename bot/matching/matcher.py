@@ -391,14 +391,20 @@ class Matcher:
 
     def _pools_for(self, owners: frozenset[tuple[int, int]]) -> _Pools:
         """Typo-matching pools holding the given term words' targets only."""
-        pools = _Pools(_FuzzyPool(), _FuzzyPool(), _FuzzyPool(), [])
+        by_pool: dict[str, dict[str, list[tuple[int, int, float]]]] = {"cyr": {}, "lat": {}, "skel": {}}
+        edits: list[tuple[frozenset[str], int, int, int]] = []
         for t, j in sorted(owners):
-            for pool, target, threshold in self._typo_targets.get((t, j), ()):
-                if pool == "edits":
-                    pools.edits.append((cast("frozenset[str]", target), int(threshold), t, j))
+            for kind, target, threshold in self._typo_targets.get((t, j), ()):
+                if kind == "edits":
+                    edits.append((cast("frozenset[str]", target), int(threshold), t, j))
                 else:
-                    getattr(pools, pool).add(cast(str, target), t, j, threshold)
-        return pools
+                    by_pool[kind].setdefault(cast(str, target), []).append((t, j, threshold))
+
+        def pool(name: str) -> _FuzzyPool:
+            found = by_pool[name]
+            return _FuzzyPool(list(found), list(found.values()))
+
+        return _Pools(pool("cyr"), pool("lat"), pool("skel"), edits)
 
     def _compute_word_hits(self, word: str, pools: _Pools | None = None) -> tuple[_WordHit, ...]:
         pools = pools or self._all_pools

@@ -84,6 +84,7 @@ class Morphology:
                 logger.info("Ukrainian dictionary not installed (%s); using Russian only", exc)
         self._cache: dict[str, WordInfo] = {}
         self._places: dict[str, bool] = {}
+        self._known: dict[str, bool] = {}
         self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
 
     @property
@@ -107,9 +108,14 @@ class Morphology:
         cached = self._cache.get(word)
         if cached is not None:
             return cached.known
-        if word.isascii() or not _CYRILLIC.search(word):
-            return False
-        return bool(self._ru.word_is_known(word)) or (self._uk is not None and bool(self._uk.word_is_known(word)))
+        found = self._known.get(word)
+        if found is None:
+            if len(self._known) >= _CACHE_LIMIT:
+                self._known.clear()
+            found = self._known[word] = not (word.isascii() or not _CYRILLIC.search(word)) and (
+                bool(self._ru.word_is_known(word)) or (self._uk is not None and bool(self._uk.word_is_known(word)))
+            )
+        return found
 
     def is_place(self, word: str) -> bool:
         """Whether the dictionary's likeliest reading of a word is a place name: what
