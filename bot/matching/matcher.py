@@ -5,36 +5,32 @@ One Aho-Corasick scan of the post's word view (scanner, textview) finds the word
 can belong to a term; only those are looked up (lemma, typo, transliteration, place),
 and that word-level work is cached per distinct word. Word and sentence positions come
 from C-level counts over byte views, so no step runs once per word of the post.
+Typo pools (typos), links (addresses) and what rules need (conditions) live beside it.
 """
 
 from __future__ import annotations
 
 import gc
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, cast
 
-from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from bot.domain import Hit, TermMatch
+from bot.matching.addresses import address_spans, blank_addresses, inside
+from bot.matching.conditions import close, refs, requirements, windowable_lazy
 from bot.matching.morph import Morphology
 from bot.matching.normalize import Normalized, normalize
 from bot.matching.scanner import LENGTH_BITS, LENGTH_MASK, build_scanner
-from bot.matching.textview import sentences_view, starts_view, words_view
+from bot.matching.textview import words_view
 from bot.matching.translit import cyrillic_skeleton, skeleton
+from bot.matching.typos import TypoPool, TypoPools
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
-# Links and @mentions are addresses, not words ("@severnyi_veter" is no "сверни").
-# (Searched in the encoded text, where ASCII is itself: byte searches are the fastest.)
-_LINK_STARTS = (b"http://", b"https://", b"t.me/", b"www.")
-# Telegram usernames are Latin letters, digits and underscores.
-_MENTION = re.compile(rb"@[0-9a-z_]+")
-# An address ends at white space or a line break (textview's sentence view).
-_ADDRESS_END = re.compile(rb"[ N]")
 # In textview's sentence view: a line break or bullet, or sentence punctuation followed
 # by white space or a line break (". ! ? … ; :" then space).
 _SENTENCE_END = re.compile(rb"N|\.(?=[ N])")
@@ -48,7 +44,6 @@ _EN_FUZZY_MIN_LEN = 7
 _TRANSLIT_FLOOR = 95.0
 _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
-_SMALL_POOL = 256  # typo pools this small are searched without an index
 
 
 @dataclass(frozen=True)
@@ -155,91 +150,6 @@ class _Post:
         return bisect_right(self._ends, pos)
 
 
-@dataclass
-class _FuzzyPool:
-    """Target word forms for typo matching, each pointing at the term words it stands for."""
-
-    forms: list[str] = field(default_factory=list)
-    entries: list[list[tuple[int, int, float]]] = field(default_factory=list)
-    _index: dict[str, int] = field(default_factory=dict)
-
-    def add(self, form: str, term: int, pos: int, threshold: float) -> None:
-        i = self._index.get(form)
-        if i is None:
-            i = self._index[form] = len(self.forms)
-            self.forms.append(form)
-            self.entries.append([])
-        self.entries[i].append((term, pos, threshold))
-
-    # Head key → its forms sorted by length, their indexes, their lengths.
-    _buckets: dict[str, tuple[list[str], list[int], list[int]]] = field(default_factory=dict)
-
-    def lowest(self) -> float:
-        return min((t for e in self.entries for _, _, t in e), default=101.0)
-
-    def search(self, probe: str, cutoff: float, limit: int = 3) -> list[tuple[float, str, int]]:
-        """The best forms reaching `cutoff` against probe: (score, form, index), best first.
-
-        Compared are forms of close length that share one of the _head_keys with probe
-        (the first letter and two of the next three). fuzz.ratio ≥ r needs the shorter
-        string to be at least r/(200-r) of the longer one, so other lengths cannot
-        qualify. One typo among the first four letters (dropped, doubled, swapped,
-        replaced) keeps a shared key; a typo in the very first letter, or two among the
-        first four, are rare enough to trade for comparing against a few dozen forms
-        instead of thousands.
-        """
-        if len(self.forms) <= _SMALL_POOL:
-            # A pool of a few term words' forms: comparing with all of them is cheaper
-            # than indexing them (typos at the first letter then count too).
-            return [
-                (score, form, i)
-                for form, score, i in process.extract(
-                    probe, self.forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit
-                )
-            ]
-        if not self._buckets:
-            grouped: dict[str, list[tuple[int, str, int]]] = {}
-            for i, form in enumerate(self.forms):
-                for k in _head_keys(form):
-                    grouped.setdefault(k, []).append((len(form), form, i))
-            for k, items in grouped.items():
-                items.sort()
-                self._buckets[k] = ([f for _, f, _ in items], [i for _, _, i in items], [n for n, _, _ in items])
-        ratio = cutoff / (200 - cutoff)
-        lo, hi = int(len(probe) * ratio), int(len(probe) / ratio) + 1
-        found: dict[int, tuple[float, str, int]] = {}
-        for key in _head_keys(probe):
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                continue
-            forms, index, lengths = bucket
-            a, z = bisect_left(lengths, lo), bisect_right(lengths, hi)
-            if a < z:
-                for form, score, pos in process.extract(
-                    probe, forms[a:z], scorer=fuzz.ratio, score_cutoff=cutoff, limit=limit
-                ):
-                    i = index[a + pos]
-                    found[i] = (score, form, i)
-        # Best first; between equal scores the earlier-added form, as one list would give.
-        return sorted(found.values(), key=lambda x: (-x[0], x[2]))[:limit]
-
-
-def _head_keys(word: str) -> tuple[str, ...]:
-    """The first letter with two of the next three, in order ("эвакуация" → "эва", "эак",
-    "эвк"): one typo among the first four letters (not the first) keeps one of them."""
-    return tuple(dict.fromkeys((word[:3], word[:1] + word[2:4], word[:2] + word[3:4])))
-
-
-class _Pools(NamedTuple):
-    """Typo-matching targets: Cyrillic forms, Latin forms, Latin skeletons of Cyrillic
-    forms, and words with an edit limit (forms, edits, term, position)."""
-
-    cyr: _FuzzyPool
-    lat: _FuzzyPool
-    skel: _FuzzyPool
-    edits: list[tuple[frozenset[str], int, int, int]]
-
-
 class Matcher:
     """Compiled rule set; `match(text)` returns the hits with their evidence."""
 
@@ -255,11 +165,11 @@ class Matcher:
         # Per term word: (pool, form, threshold) of its typo targets, for the pools of
         # the few term words a candidate word was found for.
         self._typo_targets: dict[tuple[int, int], list[tuple[str, object, float]]] = {}
-        self._pools_by_pattern: dict[int, _Pools] = {}
-        self._pools_by_owners: dict[frozenset[tuple[int, int]], _Pools] = {}
-        self._cyr_pool = _FuzzyPool()
-        self._lat_pool = _FuzzyPool()
-        self._skel_pool = _FuzzyPool()
+        self._pools_by_pattern: dict[int, TypoPools] = {}
+        self._pools_by_owners: dict[frozenset[tuple[int, int]], TypoPools] = {}
+        self._cyr_pool = TypoPool()
+        self._lat_pool = TypoPool()
+        self._skel_pool = TypoPool()
         self._word_cache: dict[str, tuple[_WordHit, ...]] = {}
         # Every form of every term word: a candidate word the dictionary knows that is
         # none of them can only match by a typo, and typos are for unknown words.
@@ -273,7 +183,7 @@ class Matcher:
         # lookup rules out most words.
         self._prefix_min = self._prefix_lengths[0] if self._prefix_lengths else 0
         self._prefix_heads = {p[: self._prefix_min] for by_text in self._prefix_index.values() for p in by_text}
-        self._all_pools = _Pools(self._cyr_pool, self._lat_pool, self._skel_pool, self._edit_targets)
+        self._all_pools = TypoPools(self._cyr_pool, self._lat_pool, self._skel_pool, self._edit_targets)
         self._cyr_cutoff = self._cyr_pool.lowest()
         self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
         # English words that look like romanised Russian ("sirens" ~ сирены) need a close call.
@@ -300,9 +210,9 @@ class Matcher:
         self._lazy = frozenset(self._term_concept[t] for t in self._lazy_terms)
         # Per rule, groups of concepts of which one each must occur (the scan finds
         # them); a rule with none is always evaluated.
-        self._requires = [_requirements(r.match, self._lazy) for r in self.rules]
+        self._requires = [requirements(r.match, self._lazy) for r in self.rules]
         self._rule_concepts = [
-            frozenset(_refs(r.match)) | (frozenset(_refs(r.unless)) if r.unless is not None else frozenset())
+            frozenset(refs(r.match)) | (frozenset(refs(r.unless)) if r.unless is not None else frozenset())
             for r in self.rules
         ]
         # Which rules a set of concepts allows, with bit masks: every distinct
@@ -389,7 +299,7 @@ class Matcher:
             self._pools_by_pattern[pattern] = pools
         return self._compute_word_hits(word, pools)
 
-    def _pools_for(self, owners: frozenset[tuple[int, int]]) -> _Pools:
+    def _pools_for(self, owners: frozenset[tuple[int, int]]) -> TypoPools:
         """Typo-matching pools holding the given term words' targets only."""
         by_pool: dict[str, dict[str, list[tuple[int, int, float]]]] = {"cyr": {}, "lat": {}, "skel": {}}
         edits: list[tuple[frozenset[str], int, int, int]] = []
@@ -400,13 +310,13 @@ class Matcher:
                 else:
                     by_pool[kind].setdefault(cast(str, target), []).append((t, j, threshold))
 
-        def pool(name: str) -> _FuzzyPool:
+        def pool(name: str) -> TypoPool:
             found = by_pool[name]
-            return _FuzzyPool(list(found), list(found.values()))
+            return TypoPool(list(found), list(found.values()))
 
-        return _Pools(pool("cyr"), pool("lat"), pool("skel"), edits)
+        return TypoPools(pool("cyr"), pool("lat"), pool("skel"), edits)
 
-    def _compute_word_hits(self, word: str, pools: _Pools | None = None) -> tuple[_WordHit, ...]:
+    def _compute_word_hits(self, word: str, pools: TypoPools | None = None) -> tuple[_WordHit, ...]:
         pools = pools or self._all_pools
         info = self.morph.info(word)
         out: list[_WordHit] = []
@@ -449,7 +359,7 @@ class Matcher:
 
     @staticmethod
     def _fuzzy(
-        word: str, probe: str, pool: _FuzzyPool, cutoff: float, kind: str, add: Callable[..., None]
+        word: str, probe: str, pool: TypoPool, cutoff: float, kind: str, add: Callable[..., None]
     ) -> None:
         if not pool.forms or cutoff > 100 or not probe:
             return
@@ -479,12 +389,12 @@ class Matcher:
         if b"@" in codes or b"t.me/" in codes or b"://" in codes or b"www." in codes:
             # Links and @mentions are not words: drop the candidates inside them and
             # blank them in the views.
-            spans = _address_spans(codes, sentence_marks)
+            spans = address_spans(codes, sentence_marks)
             if spans:
-                view, word_marks, sentence_marks = _blank_addresses(spans, codes)
+                view, word_marks, sentence_marks = blank_addresses(spans, codes)
                 post = _Post(ntext, view, word_marks, sentence_marks)
                 # A match's word starts at text index end - length + 1.
-                matches = [(e, v) for e, v in matches if not _inside(e - (v & LENGTH_MASK) + 1, spans)]
+                matches = [(e, v) for e, v in matches if not inside(e - (v & LENGTH_MASK) + 1, spans)]
                 words, _, analysis.words_looked_up = self._words(post, matches)
         found, present = self._verify(post, words)
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
@@ -896,14 +806,14 @@ class Matcher:
         else:
             _, right = self._eval(second, concepts, post)
         if expr.negated:
-            kept = [a for a in left if not any(_close(a, b, expr) for b in right)]
+            kept = [a for a in left if not any(close(a, b, expr) for b in right)]
             return bool(kept), kept
         merged: dict[tuple[int, int], Occurrence] = {}
         n, same = expr.distance, expr.same_sentence
         for a in left:
             af, al = a.first, a.last
             for b in right:
-                # _close(a, b, expr), inlined: this loop runs for every pair.
+                # close(a, b, expr), inlined: this loop runs for every pair.
                 bf, bl = b.first, b.last
                 if bf > al:
                     if bf - al > n:
@@ -927,7 +837,7 @@ class Matcher:
         """Whether a NEAR operand uses tag-only concepts only through ORs (so windows do)."""
         found = self._lazy_exprs.get(id(expr))
         if found is None:
-            found = self._lazy_exprs[id(expr)] = _windowable_lazy(expr, self._lazy)
+            found = self._lazy_exprs[id(expr)] = windowable_lazy(expr, self._lazy)
         return found
 
     def _hit(self, rule: Rule, occs: list[Occurrence], norm: Normalized) -> Hit:
@@ -944,122 +854,12 @@ class Matcher:
         return Hit(rule.id, rule.topic, rule.severity, rule.route, tuple(terms), rule.description)
 
 
-def _requirements(expr: Expr, lazy: frozenset[str] = frozenset()) -> list[frozenset[str]]:
-    """Groups of concept names such that expr can only hold when the scan finds a
-    concept of every group (a NOT, or a concept of tag-only terms, requires nothing)."""
-    if isinstance(expr, Ref):
-        return [] if expr.name in lazy else [frozenset({expr.name})]
-    if isinstance(expr, Not):
-        return []
-    if isinstance(expr, Or):
-        parts = [_requirements(op, lazy) for op in expr.operands]
-        if any(not p for p in parts):
-            return []
-        # (a1 and a2) or b  ⇒  (a1 or b) and (a2 or b): every pick of one group per
-        # operand, unless that grows too large; then each operand's smallest group.
-        n_combos = 1
-        for p in parts:
-            n_combos *= len(p)
-        if n_combos > 16:
-            return [frozenset().union(*(min(p, key=len) for p in parts))]
-        combos: list[frozenset[str]] = [frozenset()]
-        for p in parts:
-            combos = [c | g for c in combos for g in p]
-        return combos
-    if isinstance(expr, And):
-        return [g for op in expr.operands for g in _requirements(op, lazy)]
-    sides = [expr.left] if expr.negated else [expr.left, expr.right]
-    return [g for side in sides for g in _requirements(side, lazy)]
-
-
-def _windowable_lazy(expr: Expr, lazy: frozenset[str]) -> bool:
-    """True when expr mentions a tag-only concept, reached through ORs only (an AND or
-    NOT below would make its truth depend on words outside a window)."""
-    if isinstance(expr, Ref):
-        return expr.name in lazy
-    if isinstance(expr, Or):
-        if any(not isinstance(op, (Ref, Or)) and any(n in lazy for n in _refs(op)) for op in expr.operands):
-            return False
-        return any(_windowable_lazy(op, lazy) for op in expr.operands)
-    return False
-
-
-def _refs(expr: Expr) -> Iterator[str]:
-    """Every concept name an expression mentions."""
-    if isinstance(expr, Ref):
-        yield expr.name
-    elif isinstance(expr, Not):
-        yield from _refs(expr.operand)
-    elif isinstance(expr, (And, Or)):
-        for op in expr.operands:
-            yield from _refs(op)
-    else:
-        yield from _refs(expr.left)
-        yield from _refs(expr.right)
-
-
-def _close(a: Occurrence, b: Occurrence, near: Near) -> bool:
-    """Within n words of each other, in any order; one word never pairs with itself."""
-    if a.first == b.first and a.last == b.last:
-        return False
-    if near.same_sentence and (a.s_last < b.s_first or b.s_last < a.s_first):
-        return False
-    n = near.distance
-    if a.last < b.first:
-        return b.first - a.last <= n
-    if b.last < a.first:
-        return a.first - b.last <= n
-    return True
-
-
-
-
 def _all_words(word_marks: bytes) -> Iterator[tuple[int, int]]:
     """Every word of a post, shaped like scan matches (end index, length with the space)."""
     for m in _WORD_MARKS.finditer(word_marks):
         # Only the start matters (end - length + 2); the length field has 8 bits.
         n = min(m.end() - m.start() + 1, LENGTH_MASK)
         yield m.start() + n - 2, n
-
-
-def _address_spans(codes: bytes, sentence_marks: bytes) -> list[tuple[int, int]]:
-    """Where links and @mentions are in encoded text (its sentence view, framed, tells
-    where white space is), merged."""
-    spans: list[tuple[int, int]] = []
-    n = len(codes)
-    for marker in _LINK_STARTS:
-        i = codes.find(marker)
-        while i != -1:
-            m = _ADDRESS_END.search(sentence_marks, i + 1)
-            j = m.start() - 1 if m is not None and m.start() <= n else n
-            spans.append((i, j))
-            i = codes.find(marker, j)
-    if b"@" in codes:
-        spans += [m.span() for m in _MENTION.finditer(codes)]
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
-        else:
-            merged.append((a, b))
-    return merged
-
-
-def _inside(i: int, spans: list[tuple[int, int]]) -> bool:
-    """Whether text index i lies in one of some sorted, disjoint spans."""
-    k = bisect_right(spans, (i, 1 << 62)) - 1
-    return k >= 0 and spans[k][0] <= i < spans[k][1]
-
-
-def _blank_addresses(spans: list[tuple[int, int]], codes: bytes) -> tuple[str, bytes, bytes]:
-    """The word, word-start and sentence views of encoded text with links and @mentions
-    (text spans) turned into white space."""
-    blanked = bytearray(codes)
-    for a, b in spans:
-        blanked[a:b] = b" " * (b - a)
-    out = bytes(blanked)
-    return words_view(out), starts_view(out), sentences_view(out)
 
 
 def build_matcher(
