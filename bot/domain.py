@@ -112,7 +112,7 @@ class Alert:
 
     alert_id: int
     hit: StoredHit
-    status: str  # "pending", "sent" or "failed"
+    status: str  # "pending", "sent", "failed" or "muted" (dropped by an operator's mute)
     attempts: int = 0
     last_error: str | None = None
     extra: dict[str, str] = field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,29 @@ async def test_one_card_per_post_retries_together(store: Store, clock: FakeClock
     clock.advance(3600)
     assert await dispatcher.flush() == DispatchReport(sent=2)
     assert len(sender.sent) == 1 and sender.sent[0].card.rule_id == "r1 + r2"
+
+
+async def test_mute_set_after_queueing_drops_the_queued_alerts(store: Store, clock: FakeClock) -> None:
+    # A burst was queued; the operator mutes the rule before the dispatcher got to it.
+    ids = await _enqueue(store, 3)
+    await store.add_mute("rule", "withdrawal.core", None, "ops")
+    sender = RecordingSender()
+    dispatcher = AlertDispatcher(store, sender, _router(), clock)
+    assert await dispatcher.flush() == DispatchReport(muted=3)
+    assert sender.sent == []
+    for alert_id in ids:
+        stored = await store.get_alert(alert_id)
+        assert stored is not None and stored.status == "muted"
+        assert stored.last_error == "muted: rule withdrawal.core until /unmute by ops"
+    # Lifting the mute does not bring them back: they were dropped, not postponed.
+    await store.remove_mute("rule", "withdrawal.core")
+    clock.advance(60)
+    assert await dispatcher.flush() == DispatchReport()
+    assert sender.sent == []
+
+
+async def test_mute_of_another_channel_lets_alerts_through(store: Store, clock: FakeClock) -> None:
+    await _enqueue(store, 2)
+    await store.add_mute("channel", "@otherchannel", clock() + timedelta(hours=2), "ops")
+    sender = RecordingSender()
+    assert await AlertDispatcher(store, sender, _router(), clock).flush() == DispatchReport(sent=2)

@@ -41,6 +41,25 @@ async def test_reopen_does_not_reapply_and_keeps_data(db_path: Path) -> None:
         await store.close()
 
 
+async def test_upgrade_to_muted_alerts_keeps_the_outbox(db_path: Path) -> None:
+    # A database from before migration 4: its alerts survive the table rebuild.
+    async with Store.open(db_path, migrations=MIGRATIONS[:3]) as store:
+        post_id = (await store.add_post(make_post(TEXT))).post_id
+        hit_ids = await store.add_hits(
+            post_id, [make_hit(TEXT, ["отвод"]), make_hit(TEXT, ["отвод"], rule_id="other")], "v1"
+        )
+        sent, pending = [await store.enqueue_alert(h, "analysts") for h in hit_ids]
+        assert sent is not None and pending is not None
+        await store.mark_sent(sent)
+    async with Store.open(db_path) as store:
+        assert [(await store.get_alert(i)).status for i in (sent, pending)] == ["sent", "pending"]  # type: ignore[union-attr]
+        assert await store.mark_muted_many([pending], "muted: rule other until /unmute") == 1
+        assert (await store.get_alert(pending)).status == "muted"  # type: ignore[union-attr]
+    with sqlite3.connect(db_path) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "alerts_due" in indexes
+
+
 async def test_function_migration_and_failed_migration_rolls_back(db_path: Path) -> None:
     async def add_column(conn: aiosqlite.Connection) -> None:
         await conn.execute("ALTER TABLE channels ADD COLUMN note TEXT")
@@ -242,7 +261,7 @@ async def test_stats_and_counts(store: Store, clock: FakeClock) -> None:
     assert stats["hits"] == 3
     assert stats["hits_by_topic"] == {"withdrawal": 2, "evacuation": 1}
     assert stats["hits_by_channel"] == {"a": 2, "b": 1}
-    assert stats["alerts_by_status"] == {"pending": 1, "sent": 1, "failed": 1}
+    assert stats["alerts_by_status"] == {"pending": 1, "sent": 1, "failed": 1, "muted": 0}
     later = await store.stats(clock.now + timedelta(seconds=1))
     assert later["posts"] == 0 and later["alerts_by_status"]["pending"] == 0
     assert await store.counts() == {"channels": 2, "posts": 4, "hits": 3, "alerts": 3}

@@ -30,6 +30,7 @@ from bot.alerts.senders import (
 )
 from bot.domain import Alert, Severity, StoredHit
 from bot.storage import Store
+from bot.storage.store import Mute
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class DispatchReport:
     # a limiter) left pending untouched because their sender asked to slow down.
     deferred: int = 0
     digests: int = 0  # digest messages delivered (their alerts are counted in sent)
+    muted: int = 0  # dropped unsent: an operator muted their channel or rule meanwhile
 
 
 def limiter_chat(destination: str) -> str:
@@ -87,6 +89,7 @@ class _Tally:
     failed: int = 0
     deferred: int = 0
     digests: int = 0
+    muted: int = 0
     # (next attempt, reason) -> alert ids, written in one transaction each at the end.
     deferrals: dict[tuple[datetime, str], list[int]] = field(default_factory=dict)
 
@@ -96,7 +99,7 @@ class _Tally:
             setattr(self, outcome, getattr(self, outcome) + 1)
 
     def report(self) -> DispatchReport:
-        return DispatchReport(self.sent, self.retried, self.failed, self.deferred, self.digests)
+        return DispatchReport(self.sent, self.retried, self.failed, self.deferred, self.digests, self.muted)
 
 
 class AlertDispatcher:
@@ -168,7 +171,22 @@ class AlertDispatcher:
         jobs: list[_Job] = []
         by_destination: dict[str, list[_Job]] = {}
         same_post: dict[tuple[str, str, str], _Job] = {}
-        for alert in await self._store.due_alerts(now, self._batch_size):
+        due = await self._store.due_alerts(now, self._batch_size)
+        # A mute set after an alert was queued still holds: such alerts are dropped
+        # (kept in the outbox as 'muted'), not sent late.
+        mutes = await self._store.active_mutes(now) if due else []
+        dropped: dict[str, list[int]] = {}
+        for alert in due:
+            mute = next((m for m in mutes if m.matches(alert.hit.post.channel, alert.hit.rule_id)), None)
+            if mute is not None:
+                dropped.setdefault(_mute_reason(mute), []).append(alert.alert_id)
+        for reason, ids in dropped.items():
+            logger.info("%d queued alert(s) dropped: %s", len(ids), reason)
+            tally.muted += await self._store.mark_muted_many(ids, reason)
+        muted_ids = {i for ids in dropped.values() for i in ids}
+        for alert in due:
+            if alert.alert_id in muted_ids:
+                continue
             route = alert.extra.get(EXTRA_ROUTE) or alert.hit.route
             destination = self._router.destination(route)
             sender = self.sender_for(destination)
@@ -398,6 +416,13 @@ def merged_hit(job: _Job) -> StoredHit:
         spans=tuple(spans),
         terms=tuple(dict.fromkeys(t for h in hits for t in h.terms)),
     )
+
+
+def _mute_reason(mute: Mute) -> str:
+    """Why an alert was dropped, as kept in the outbox ("muted: rule x until …")."""
+    until = f" until {mute.until.isoformat(timespec='minutes')}" if mute.until else " until /unmute"
+    by = f" by {mute.author}" if mute.author else ""
+    return f"muted: {mute.kind} {mute.target}{until}{by}"
 
 
 def _describe(exc: BaseException) -> str:

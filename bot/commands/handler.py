@@ -472,7 +472,7 @@ class CommandHandler:
             "  by topic: " + (", ".join(f"{t} {n}" for t, n in topics.items()) or "none"),
             "  by channel: "
             + (", ".join(f"{display_channel(c)} {n}" for c, n in channels.items()) or "none"),
-            "Alerts: " + ", ".join(f"{status} {n}" for status, n in alerts.items()),
+            "Alerts: " + ", ".join(f"{status} {n}" for status, n in alerts.items() if n or status != "muted"),
             f"All time: {totals['posts']} posts, {totals['hits']} hits, "
             f"{totals['alerts']} alerts, {totals['channels']} channels",
         ]

@@ -122,12 +122,36 @@ CREATE TABLE feedback (
 CREATE INDEX feedback_hit ON feedback(hit_id);
 """
 
+# SQLite cannot change a CHECK constraint in place: the table is rebuilt (nothing
+# refers to alerts; its index is made again).
+_V4_MUTED_ALERTS = """
+CREATE TABLE alerts_v4 (
+    id               INTEGER PRIMARY KEY,
+    hit_id           INTEGER NOT NULL UNIQUE REFERENCES hits(id) ON DELETE CASCADE,
+    route            TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sent', 'failed', 'muted')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    next_attempt_at  TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT
+);
+INSERT INTO alerts_v4 (id, hit_id, route, status, attempts, last_error, next_attempt_at, created_at, sent_at)
+    SELECT id, hit_id, route, status, attempts, last_error, next_attempt_at, created_at, sent_at FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v4 RENAME TO alerts;
+CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1_SCHEMA),
     # Operators silence a channel or a rule for a while: hits are kept, alerts are not sent.
     Migration(2, "mutes", _V2_MUTES),
     # Analysts mark alert cards "false positive" or "useful"; precision per rule from it.
     Migration(3, "feedback", _V3_FEEDBACK),
+    # A mute also stops alerts already queued for the muted channel or rule.
+    Migration(4, "muted alerts", _V4_MUTED_ALERTS),
 )
 
 

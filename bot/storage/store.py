@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-ALERT_STATUSES = ("pending", "sent", "failed")
+ALERT_STATUSES = ("pending", "sent", "failed", "muted")
 RULESET_SOURCES = ("file", "chat")
 MUTE_KINDS = ("channel", "rule")
 
@@ -118,7 +118,8 @@ class RulesetRecord:
 
 @dataclass(frozen=True)
 class Mute:
-    """A muted channel or rule: hits are still recorded, no alert is queued until `until`."""
+    """A muted channel or rule: hits are still recorded, no alert is queued or sent
+    until `until`."""
 
     kind: str  # "channel" or "rule"
     target: str  # channel username without "@", or rule id
@@ -587,6 +588,14 @@ class Store:
                 len(ids),
             )
         return changed
+
+    async def mark_muted_many(self, alert_ids: Sequence[int], reason: str) -> int:
+        """Drop pending alerts a mute now covers (kept, with the reason); return how many."""
+        return await self._set_many(
+            "UPDATE alerts SET status = 'muted', last_error = ? WHERE status = 'pending' AND id IN ({ids})",
+            (reason,),
+            alert_ids,
+        )
 
     async def mark_failed(self, alert_id: int, error: str) -> None:
         """Give up on an alert; it stays in the outbox with its error."""
