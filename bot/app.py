@@ -382,9 +382,14 @@ async def run_live(
     dispatcher = AlertDispatcher(store, {"telegram": sender}, router, utc_now, limiter=RateLimiter(utc_now))
     pipeline = Pipeline(store, holder.matcher, router)
     listener = ChannelListener(user, store, pipeline, settings, utc_now)
+    async def announce(text: str) -> None:
+        if operator_chat:
+            await sender.notify(operator_chat, text)
+
     operator_commands = OperatorCommands(
         settings.rules_path, holder, store, utc_now,
         backtest=make_chat_backtest(store, holder, settings.rules_path.parent),
+        announce=announce if operator_chat else None,
     )
     commands = CommandHandler(
         store, utc_now, rules_summary=lambda: holder.ruleset.summary(), operator=operator_commands

@@ -406,6 +406,44 @@ async def test_bot_operator_term_add_works_and_analyst_is_refused(env: Env) -> N
     assert request.reply_to == types.InputReplyToMessage(reply_to_msg_id=20)
 
 
+async def test_rule_changes_from_a_private_chat_are_announced_to_the_operator_chat(
+    rules_path: Path, store: Store, clock: FakeClock, morph: Morphology
+) -> None:
+    announced: list[str] = []
+
+    async def announce(text: str) -> None:
+        announced.append(text)
+
+    env = build_env(rules_path, store, clock, morph, announce=announce)
+    network = OfflineNetwork()
+    bot = offline_client(network)
+    adapter = BotCommandAdapter(bot, env.handler, {ANALYST}, {OPERATOR}, bot_username="mw_bot")
+
+    await adapter.on_message(private_message(bot, "/term add pullout ретироваться", OPERATOR))
+    (text,) = announced
+    assert text.startswith(f"Rules changed from a private chat by user {OPERATOR}:\nAdded to concept pullout")
+    assert f"Rules version {env.holder.ruleset.version} is active" in text
+
+    # Nothing to tell: a read-only command, a refused edit, an edit made in a group.
+    await adapter.on_message(private_message(bot, f"/rule test {NEW_WORD}", OPERATOR))
+    await adapter.on_message(private_message(bot, "/term add pullout ретироваться", OPERATOR))  # already there
+    await adapter.on_message(group_message(bot, "/rule@mw_bot disable withdrawal.redeployed", OPERATOR))
+    assert len(announced) == 1
+    assert network.messages[-1].message.startswith("Rule withdrawal.redeployed disabled.")
+
+
+async def test_a_failed_announcement_does_not_undo_the_edit(
+    rules_path: Path, store: Store, clock: FakeClock, morph: Morphology
+) -> None:
+    async def announce(text: str) -> None:
+        raise ConnectionError("operator chat unreachable")
+
+    env = build_env(rules_path, store, clock, morph, announce=announce)
+    reply = await env.handler.handle("/term add pullout ретироваться", role="operator", author="2002", private=True)
+    assert reply.startswith("Added to concept pullout: ретироваться (ru).")
+    assert "ретироваться]" in env.text()
+
+
 # -- the demo console ---------------------------------------------------------------------
 
 

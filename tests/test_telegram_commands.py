@@ -268,7 +268,7 @@ async def test_anonymous_group_admin_is_not_authorised(
 
 
 class ExplodingHandler:
-    async def handle(self, text: str) -> str:
+    async def handle(self, text: str, **kwargs: object) -> str:
         raise RuntimeError("boom")
 
 

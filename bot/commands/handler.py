@@ -82,8 +82,8 @@ def operator_command(text: str) -> str | None:
 class OperatorLike(Protocol):
     """What CommandHandler needs from bot.commands.operator.OperatorCommands."""
 
-    def handle(self, text: str, author: str | None) -> Awaitable[str]:
-        """Run one operator command; always a reply."""
+    def handle(self, text: str, author: str | None, private: bool = False) -> Awaitable[str]:
+        """Run one operator command; always a reply. private: typed in a private chat."""
         ...
 
 
@@ -338,11 +338,14 @@ class CommandHandler:
             text += "\n" + OPERATOR_HELP
         return text
 
-    async def handle(self, text: str, role: str = "analyst", author: str | None = None) -> str:
+    async def handle(
+        self, text: str, role: str = "analyst", author: str | None = None, private: bool = False
+    ) -> str:
         """Parse and run one command; always returns a reply, never raises.
 
         role is "analyst" or "operator"; operator commands (/rule, /term, /mute, /unmute,
-        /rules history|rollback) are refused for analysts. author names who made an edit.
+        /rules history|rollback) are refused for analysts. author names who made an edit;
+        private says the command was typed in a private chat with the bot.
         """
         wanted = operator_command(text)
         if wanted is not None:
@@ -354,7 +357,7 @@ class CommandHandler:
             if self._operator is None:
                 return f"{wanted} is not available here.\n{self.help_text(role)}"
             try:
-                return await self._operator.handle(text, author)
+                return await self._operator.handle(text, author, private)
             except Exception:
                 logger.exception("operator command %r failed", wanted)
                 return "Sorry, that command failed with an internal error (logged)."

@@ -76,18 +76,36 @@ class OperatorCommands:
         store: Store,
         clock: Clock,
         backtest: Backtest | None = None,
+        announce: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        """rules_path is the file edits are written to (the one holder loads)."""
+        """rules_path is the file edits are written to (the one holder loads).
+
+        announce: tells the operator chat about a rule change made in a private chat
+        with the bot (changes made in a group are answered there, for all to see).
+        """
         self._path = Path(rules_path)
         self._holder = holder
         self._store = store
         self._clock = clock
         self._backtest = backtest
+        self._announce = announce
         # One edit at a time: each reads the file, edits and writes it whole.
         self._lock = asyncio.Lock()
 
-    async def handle(self, text: str, author: str | None = None) -> str:
-        """Run one operator command (the caller checked the role)."""
+    async def handle(self, text: str, author: str | None = None, private: bool = False) -> str:
+        """Run one operator command (the caller checked the role); a rule change made in
+        a private chat is also announced in the operator chat."""
+        before = self._holder.ruleset.version
+        reply = await self._run(text, author)
+        if private and self._announce is not None and self._holder.ruleset.version != before:
+            who = f"user {author}" if author else "an operator"
+            try:
+                await self._announce(f"Rules changed from a private chat by {who}:\n{reply}")
+            except Exception:  # noqa: BLE001 - the edit stands; the operator got the reply
+                logger.exception("could not announce a chat edit in the operator chat")
+        return reply
+
+    async def _run(self, text: str, author: str | None) -> str:
         head, rest = _first(text)
         name = head[1:].split("@", 1)[0].lower()
         sub, args = _first(rest)

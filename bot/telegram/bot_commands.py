@@ -186,7 +186,7 @@ class BotCommandAdapter:
         try:
             # OPERATOR_IDS may edit rules and mute; everyone else allowed is an analyst.
             role = "operator" if user_id in self._operators else "analyst"
-            reply = await self._handler.handle(text, role=role, author=str(user_id))
+            reply = await self._handler.handle(text, role=role, author=str(user_id), private=private)
             await self._send_pages(event, paginate(reply or "(empty reply)"), private)
         except Exception:
             # The one error boundary per command: a failing command (or reply) is
