@@ -37,7 +37,6 @@ _SENTENCE_END = re.compile(rb"N|\.(?=[ N])")
 # Words in textview's word-start view (letters, digits, apostrophes).
 _WORD_MARKS = re.compile(rb"a+")
 _APOSTROPHES = "'’ʼ"
-_A = ord("a")
 _MIN_FUZZY_LEN = 5
 _EN_FUZZY_FLOOR = 94.0  # no English dictionary: be strict so "russian" ≠ "russia"
 _EN_FUZZY_MIN_LEN = 7
@@ -165,7 +164,6 @@ class Matcher:
         # Per term word: (pool, form, threshold) of its typo targets, for the pools of
         # the few term words a candidate word was found for.
         self._typo_targets: dict[tuple[int, int], list[tuple[str, object, float]]] = {}
-        self._pools_by_pattern: dict[int, TypoPools] = {}
         self._pools_by_owners: dict[frozenset[tuple[int, int]], TypoPools] = {}
         self._cyr_pool = TypoPool()
         self._lat_pool = TypoPool()
@@ -289,15 +287,14 @@ class Matcher:
         info = self.morph.info(word)
         if info.known or len(word) < _MIN_FUZZY_LEN:
             return self.word_hits(word)  # no typo matching involved
-        pools = self._pools_by_pattern.get(pattern)
+        return self._compute_word_hits(word, self._pools_of(self.scanner.owners[pattern]))
+
+    def _pools_of(self, owners: frozenset[tuple[int, int]]) -> TypoPools:
+        """The typo pools of some term words (cached: patterns share a few hundred sets)."""
+        pools = self._pools_by_owners.get(owners)
         if pools is None:
-            owners = self.scanner.owners[pattern]
-            # Typo variants of one term word's head share their owners: one pool each.
-            pools = self._pools_by_owners.get(owners)
-            if pools is None:
-                pools = self._pools_by_owners[owners] = self._pools_for(owners)
-            self._pools_by_pattern[pattern] = pools
-        return self._compute_word_hits(word, pools)
+            pools = self._pools_by_owners[owners] = self._pools_for(owners)
+        return pools
 
     def _pools_for(self, owners: frozenset[tuple[int, int]]) -> TypoPools:
         """Typo-matching pools holding the given term words' targets only."""
@@ -625,11 +622,7 @@ class Matcher:
             if self.morph.info(word).known or len(word) < _MIN_FUZZY_LEN:
                 hits = self.word_hits(word)
             else:
-                owners = frozenset({(t, j)})
-                pools = self._pools_by_owners.get(owners)
-                if pools is None:
-                    pools = self._pools_by_owners[owners] = self._pools_for(owners)
-                hits = self._compute_word_hits(word, pools)
+                hits = self._compute_word_hits(word, self._pools_of(frozenset({(t, j)})))
             hit = next((h for h in hits if h.term == t and h.pos == j), None)
         self._pair_cache[key] = hit
         return hit
