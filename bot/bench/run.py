@@ -4,7 +4,9 @@ One run, the same generated posts for everything:
 
 * milwatch — `build_matcher(ruleset, Morphology()).match(text)` per post, single core, with
   the shipped rules and with a generated large rule set (1,000+ terms). The timed pass is
-  the FIRST pass over the posts: word caches fill as they do in a real scan. Matcher
+  the FIRST pass over the posts: word caches fill as they do in a real scan. It is run
+  three times (`first_passes`), each with a newly built matcher and dictionaries, and the
+  fastest counts, as the ceiling's fastest of three passes does; all three are shown. Matcher
   warm-up (a few fixed sentences that are not among the posts) is excluded; then the heap
   is frozen (`gc.freeze`), as the app does once its matcher is built. A second, warm
   pass is reported for information.
@@ -38,7 +40,7 @@ from typing import Any, TextIO
 
 from bot.bench.corpus import generate_labelled, vocabulary_size, write_jsonl
 from bot.bench.large_rules import large_rules_yaml
-from bot.matching import Morphology, build_matcher, freeze_heap, normalize
+from bot.matching import Matcher, Morphology, build_matcher, freeze_heap, normalize
 from bot.rules import load_rules, parse_rules
 from bot.rules.model import RuleSet
 
@@ -325,6 +327,9 @@ def format_table(r: dict[str, Any]) -> str:
     row("start-up: load rules + build (s)",
         f"{d['startup_s']:.2f} cold proc", f"{g['startup_s']:.2f} in-proc")
     row("milwatch µs/post (1st pass)", *both("milwatch", "us_per_post"))
+    row("  … each fresh 1st pass µs/post",
+        " / ".join(f"{x:,.0f}" for x in d["milwatch"].get("runs_us_per_post", [])),
+        " / ".join(f"{x:,.0f}" for x in g["milwatch"].get("runs_us_per_post", [])))
     row("milwatch posts/s (1st pass)", *both("milwatch", "posts_per_s"))
     row("milwatch p50 / p99 µs",
         f"{d['milwatch']['p50_us']:,.0f} / {d['milwatch']['p99_us']:,.0f}",
@@ -414,17 +419,33 @@ def format_table(r: dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------- bench
 def _bench_ruleset(name: str, build: Callable[[], RuleSet], texts: list[str], kinds: list[str],
-                   langs: list[str], progress: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, bool]]:
-    t = time.perf_counter()
-    ruleset = build()
-    matcher = build_matcher(ruleset, Morphology())
-    startup = time.perf_counter() - t
-    for text in WARMUP_TEXTS:  # warm-up, excluded from timing
-        matcher.match(text)
-    freeze_heap()  # as `milwatch run` and `scan` do once their matcher is built
-    progress(f"{name}: matcher built in {startup:.2f}s; first pass over {len(texts):,} posts…")
-    first = _time_matcher(matcher.match, texts, kinds, langs)
-    progress(f"{name}: {first['posts_per_s']:,.0f} posts/s; warm pass…")
+                   langs: list[str], progress: Callable[[str], None],
+                   first_passes: int = 3) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Time `first_passes` first passes, each with a newly built matcher (cold caches), and
+    keep the fastest (the ceiling is also best of three); then one warm pass."""
+    firsts: list[dict[str, Any]] = []
+    startup = 0.0
+    matcher: Matcher | None = None
+    for run in range(max(1, first_passes)):
+        # The previous run's matcher and dictionaries go first (they were frozen, and
+        # the dictionaries hold reference cycles only the collector can free).
+        gc.unfreeze()
+        matcher = None
+        gc.collect()
+        t = time.perf_counter()
+        ruleset = build()
+        matcher = build_matcher(ruleset, Morphology())
+        if not run:
+            startup = time.perf_counter() - t
+        for text in WARMUP_TEXTS:  # warm-up, excluded from timing
+            matcher.match(text)
+        freeze_heap()  # as `milwatch run` and `scan` do once their matcher is built
+        progress(f"{name}: matcher built; first pass {run + 1} of {first_passes} over {len(texts):,} posts…")
+        firsts.append(_time_matcher(matcher.match, texts, kinds, langs))
+    assert matcher is not None
+    first = min(firsts, key=lambda f: f["seconds"])
+    first["runs_us_per_post"] = [f["us_per_post"] for f in firsts]
+    progress(f"{name}: {first['posts_per_s']:,.0f} posts/s (best first pass); warm pass…")
     warm = _time_matcher(matcher.match, texts, kinds, langs)
     lits = literal_table(ruleset)
     written = {(t.line, t.col) for c in ruleset.concepts.values() for t in c.terms}
@@ -440,6 +461,7 @@ def _bench_ruleset(name: str, build: Callable[[], RuleSet], texts: list[str], ki
         "rss_peak_mb_after": _rss_mb(),
     }
     del matcher
+    gc.unfreeze()
     gc.collect()
     return result, lits
 
@@ -454,6 +476,7 @@ def run_bench(
     seed: int = 7,
     progress: TextIO | None = None,
     mix: str = "mixed",
+    first_passes: int = 3,
 ) -> dict[str, Any]:
     """Run the benchmark, print the table to `out` (None: don't) and return the numbers."""
     bench_started = time.perf_counter()
@@ -479,13 +502,13 @@ def run_bench(
     cold = _cold_startup(rules_path)
 
     default, default_lits = _bench_ruleset(
-        "default rules", lambda: load_rules(rules_path), texts, kinds, langs, say)
+        "default rules", lambda: load_rules(rules_path), texts, kinds, langs, say, first_passes)
     # The shipped rules' start-up is the cold figure; the in-process one is for reference.
     default["startup_in_process_s"] = default["startup_s"]
     default["startup_s"] = cold["total_s"]
     large_yaml = large_rules_yaml(seed=seed)
     large, large_lits = _bench_ruleset(
-        "large rules", lambda: parse_rules(large_yaml, "<large rules>"), texts, kinds, langs, say)
+        "large rules", lambda: parse_rules(large_yaml, "<large rules>"), texts, kinds, langs, say, first_passes)
 
     say("normalising posts for the ceiling…")
     gc.collect()
