@@ -159,3 +159,20 @@ def test_words_that_cannot_complete_a_rule_stop_before_phrases_are_checked(shipp
     assert analysis.words_looked_up > 0 and analysis.concepts == {} and analysis.hits == []
     assert every.match(text) == []
     assert scan.analyse(text, all_concepts=True).concepts  # explain still lists them
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Началась эвакуацияhttps://t.me/x",  # a link glued to the word before it
+        "Началась эвакуацияwww.site.ru/evakuaciya",
+        "эвакуация@chan_evakuaciya",  # a mention glued to it
+        "Смотрите https://example.org/evakuaciya и @evakuaciya_news",  # only inside addresses
+    ],
+)
+def test_words_glued_to_links_are_read_whole_and_addresses_are_not_words(morph: Morphology, text: str) -> None:
+    rules = parse_rules(RULES.replace("{match}", "pullout"), "t.yaml")
+    scan, every = build_matcher(rules, morph), build_matcher(rules, morph, exhaustive=True)
+    hits = scan.match(text)
+    assert bool(hits) is text.startswith(("Началась", "эвакуация@"))
+    assert [h.spans for h in hits] == [h.spans for h in every.match(text)]

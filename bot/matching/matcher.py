@@ -374,18 +374,23 @@ class Matcher:
         norm = normalize(text)
         ntext = norm.text
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
+        codes = norm.codes
+        links = b"://" in codes or b"www." in codes or b"t.me/" in codes
+        if links:
+            # A link can begin inside a run of letters ("эвакуацияhttps://…"): blank the
+            # addresses before the scan, so that the word before it is read whole.
+            view, word_marks, sentence_marks = self._without_addresses(codes, view, word_marks, sentence_marks)
         post = _Post(ntext, view, word_marks, sentence_marks)
         matches = list(self._matches(post))
         words, maybe, looked = self._words(post, matches)
         analysis = Analysis(norm, {}, matcher=self, words_looked_up=looked)
         if not all_concepts and not self._todo(maybe)[0]:
             # Even if every phrase these words anchor were complete, no rule could hold
-            # (most posts stop here, before links are looked for or phrases checked).
+            # (most posts stop here, before mentions are looked for or phrases checked).
             return analysis
-        codes = norm.codes
-        if b"@" in codes or b"t.me/" in codes or b"://" in codes or b"www." in codes:
-            # Links and @mentions are not words: drop the candidates inside them and
-            # blank them in the views.
+        if not links and b"@" in codes:
+            # @mentions are not words ("@severnyi_veter" is no "сверни"); "@" never
+            # joins a run of letters, so dropping the candidates inside them suffices.
             spans = address_spans(codes, sentence_marks)
             if spans:
                 view, word_marks, sentence_marks = blank_addresses(spans, codes)
@@ -408,6 +413,14 @@ class Matcher:
             self._rules(post, analysis, todo)
         analysis.concepts = dict(concepts)
         return analysis
+
+    @staticmethod
+    def _without_addresses(
+        codes: bytes, view: str, word_marks: bytes, sentence_marks: bytes
+    ) -> tuple[str, bytes, bytes]:
+        """The views with links and @mentions blanked (unchanged when there are none)."""
+        spans = address_spans(codes, sentence_marks)
+        return blank_addresses(spans, codes) if spans else (view, word_marks, sentence_marks)
 
     def match(self, text: str) -> list[Hit]:
         """The rule hits for a text (empty when nothing matches)."""
