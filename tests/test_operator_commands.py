@@ -432,6 +432,29 @@ async def test_rule_changes_from_a_private_chat_are_announced_to_the_operator_ch
     assert network.messages[-1].message.startswith("Rule withdrawal.redeployed disabled.")
 
 
+async def test_a_file_reload_during_a_private_command_is_not_announced_as_its_edit(
+    rules_path: Path, store: Store, clock: FakeClock, morph: Morphology
+) -> None:
+    announced: list[str] = []
+
+    async def announce(text: str) -> None:
+        announced.append(text)
+
+    holder = RulesHolder(rules_path, morph)
+    holder.load()
+
+    async def backtest(args: str) -> str:
+        # Meanwhile someone edits the file and the reload loop picks it up.
+        rules_path.write_text(ORIGINAL.replace("severity: high", "severity: critical", 1), encoding="utf-8")
+        result = holder.reload_if_changed()
+        assert result is not None and result.ok
+        return "backtest: 3 hits over 7 days"
+
+    operator = OperatorCommands(rules_path, holder, store, clock, backtest=backtest, announce=announce)
+    reply = await operator.handle("/rule backtest withdrawal.redeployed 7d", "2002", private=True)
+    assert reply == "backtest: 3 hits over 7 days" and announced == []
+
+
 async def test_a_failed_announcement_does_not_undo_the_edit(
     rules_path: Path, store: Store, clock: FakeClock, morph: Morphology
 ) -> None:

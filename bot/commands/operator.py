@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from bot.storage import Store
 from bot.storage.store import Mute
 
 logger = logging.getLogger(__name__)
+# Set by an edit this command applied (per task: a file reload meanwhile is no edit).
+_EDITED: ContextVar[bool] = ContextVar("milwatch_operator_edited", default=False)
 
 Backtest = Callable[[str], Awaitable[str]]
 """/rule backtest: called with the text after the command, returns the reply."""
@@ -95,9 +98,13 @@ class OperatorCommands:
     async def handle(self, text: str, author: str | None = None, private: bool = False) -> str:
         """Run one operator command (the caller checked the role); a rule change made in
         a private chat is also announced in the operator chat."""
-        before = self._holder.ruleset.version
-        reply = await self._run(text, author)
-        if private and self._announce is not None and self._holder.ruleset.version != before:
+        token = _EDITED.set(False)
+        try:
+            reply = await self._run(text, author)
+            edited = _EDITED.get()
+        finally:
+            _EDITED.reset(token)
+        if private and self._announce is not None and edited:
             who = f"user {author}" if author else "an operator"
             try:
                 await self._announce(f"Rules changed from a private chat by {who}:\n{reply}")
@@ -390,6 +397,7 @@ class OperatorCommands:
             except RulesError as exc:  # pragma: no cover - change() validated already
                 return _problems_reply(exc)
             active = self._holder.ruleset
+            _EDITED.set(True)
             lines = [
                 describe(old, new),
                 f"Rules version {active.version} is active: {diff_summary(old, active)}.",
