@@ -176,3 +176,35 @@ def test_words_glued_to_links_are_read_whole_and_addresses_are_not_words(morph: 
     hits = scan.match(text)
     assert bool(hits) is text.startswith(("Началась", "эвакуация@"))
     assert [h.spans for h in hits] == [h.spans for h in every.match(text)]
+
+
+TERMS_ONLY = """
+topics: {withdrawal: x}
+concepts:
+  c:
+    ru: [{terms}]
+    fuzzy: 0
+rules:
+  - id: r
+    topic: withdrawal
+    match: c
+"""
+
+
+@pytest.mark.parametrize(
+    ("terms", "text", "surface"),
+    [
+        # A term no dictionary knows: its inflections still match by lemma, typo matching off.
+        ("Хмеймим", "Самолёты ушли с Хмеймима.", "Хмеймима"),
+        ("Хмеймим", "Колонна на Хмеймиме.", "Хмеймиме"),
+        # A Russian term, a Ukrainian post: the same lemma in the other dictionary.
+        ("нанести удар", "Вирішили нанести ударів по колоні.", "нанести ударів"),
+    ],
+)
+def test_inflections_match_by_lemma_without_typo_matching(
+    morph: Morphology, terms: str, text: str, surface: str
+) -> None:
+    rules = parse_rules(TERMS_ONLY.replace("{terms}", terms), "t.yaml")
+    (hit,) = build_matcher(rules, morph).match(text)
+    assert [(t.surface, t.kind) for t in hit.terms] == [(surface, "lemma")]
+    assert hit.spans == build_matcher(rules, morph, exhaustive=True).match(text)[0].spans

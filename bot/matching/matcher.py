@@ -246,6 +246,7 @@ class Matcher:
                 for lemma in self.morph.term_lemmas(spec.text, term.lang):
                     self._lemma_index[lemma].append((t, j))
                 self._forms |= self.morph.forms(spec.text, term.lang)
+                self._forms |= self.morph.other_forms(spec.text, term.lang)
                 self._forms.add(spec.text)
                 targets = self._typo_targets.setdefault((t, j), [])
                 if spec.max_edits is not None:
@@ -326,8 +327,12 @@ class Matcher:
 
         for (t, j) in self._exact_index.get(word, ()):
             add(t, j, "exact", word)
+        lemmas = info.lemmas
+        if not info.known and info.script == "cyr" and word in self._forms:
+            # A form of a term word no dictionary knows ("хмеймима" of Хмеймим).
+            lemmas = lemmas | self.morph.guessed_lemmas(word)
         # Sorted: which lemma is reported must not depend on set order (hash seed).
-        for lemma in sorted(info.lemmas):
+        for lemma in sorted(lemmas):
             for (t, j) in self._lemma_index.get(lemma, ()):
                 add(t, j, "lemma", lemma)
         if info.place:

@@ -85,6 +85,7 @@ class Morphology:
         self._cache: dict[str, WordInfo] = {}
         self._places: dict[str, bool] = {}
         self._known: dict[str, bool] = {}
+        self._guesses: dict[str, frozenset[str]] = {}
         self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
 
     @property
@@ -146,6 +147,19 @@ class Morphology:
             place = "Geox" in str(self._uk.tag(word)[0])
         return place
 
+    def guessed_lemmas(self, word: str) -> frozenset[str]:
+        """Lemmas guessed from a word's ending when no dictionary knows it ("хмеймима" →
+        хмеймим). Costly (~100 µs): for words known to be forms of a term word only."""
+        found = self._guesses.get(word)
+        if found is None:
+            if len(self._guesses) >= _CACHE_LIMIT:
+                self._guesses.clear()
+            lemmas = {p.normal_form.replace("ё", "е") for p in self._ru.parse(word)}
+            if self._uk is not None and _UK_LETTERS.search(word):
+                lemmas |= {p.normal_form for p in self._uk.parse(word)}
+            found = self._guesses[word] = frozenset(lemmas)
+        return found
+
     def _analyse(self, word: str) -> WordInfo:
         if word.isascii():
             return WordInfo(en_lemmas(word), False, "lat")
@@ -156,9 +170,9 @@ class Morphology:
         ru_known = bool(self._ru.word_is_known(word))
         uk_known = self._uk is not None and bool(self._uk.word_is_known(word))
         if not (ru_known or uk_known):
-            # A word no dictionary knows (a typo, a name, slang) gets guessed lemmas from
-            # its ending, which never are a term's dictionary lemma; typo matching
-            # handles it. Guessing costs ~100 µs a word, most of a cold scan.
+            # A word no dictionary knows (a typo, a name, slang): no lemmas guessed from
+            # its ending here, as guessing costs ~100 µs a word, most of a cold scan;
+            # the matcher asks for guesses (guessed_lemmas) only for forms of its terms.
             return WordInfo(frozenset({word}), False, "cyr", False)
         uk_word = bool(_UK_LETTERS.search(word))
         if ru_known or not uk_known:
@@ -199,6 +213,20 @@ class Morphology:
         if found is None:
             found = self._forms[key] = frozenset(self._make_forms(word, lang))
         return set(found)
+
+    def other_forms(self, word: str, lang: str) -> set[str]:
+        """The word's inflections in the other dictionary, when that one knows the word as
+        written too (Russian "удар" → Ukrainian "ударів"): a post in the other language
+        shares the term's lemma. Empty for English and for terms listed under "any"."""
+        if word.isascii() or self._uk is None or lang not in ("ru", "uk"):
+            return set()
+        other = self._uk if lang == "ru" else self._ru
+        if not other.word_is_known(word):
+            return set()
+        out: set[str] = set()
+        for p in other.parse(word)[:2]:
+            out.update(f.word.replace("ё", "е") for f in p.lexeme)
+        return out
 
     def _make_forms(self, word: str, lang: str) -> set[str]:
         if word.isascii() or lang == "en":

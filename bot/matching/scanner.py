@@ -109,7 +109,7 @@ def word_patterns(spec: WordSpec, lang: str, morph: Morphology) -> set[str]:
         return {spec.text}
     if spec.kind == "exact":
         return {_whole(spec.text)}
-    forms = morph.forms(spec.text, lang) | {spec.text}
+    forms = morph.forms(spec.text, lang) | {spec.text} | morph.other_forms(spec.text, lang)
     # The first letters of every form: one head for most words ("эваку"), a few for
     # suppletive ones (уйти: "уйти", "ушли", "уйдут"…) and prefixed comparatives;
     # forms of up to three letters ("мы", "вс") only as whole words.
