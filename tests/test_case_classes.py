@@ -50,6 +50,11 @@ CASES = [
     # denials are still withdrawal
     ("uk-denial", "Жодного виведення військ із Сирії немає, бази працюють.", W),
     ("en-denial", "Moscow denies any withdrawal of troops from Syria.", W),
+    # euphemisms: "more favourable lines", and the enemy rolling back
+    ("uk-better-lines", "Особовий склад переміщено на більш вигідні позиції на правому березі.", W),
+    ("en-better-lines", "Troops were repositioned to more favourable lines west of the river.", W),
+    ("ru-enemy-rolls-back", "Противник откатывается к границе, бросая технику.", W),
+    ("uk-enemy-rolls-back", "Ворог відкочується до кордону під вогнем наших дронів.", W),
     # proximity: NEAR stays in one sentence
     ("ru-proximity-split", "Вывод очевиден. Войска остаются на позициях до весны.", NONE),
     ("uk-proximity-split", "Висновок: війська залишаються на позиціях.", NONE),
@@ -62,6 +67,10 @@ CASES = [
     ("uk-trains-depart", "Поїзди західного напрямку відходять із затримкою.", NONE),
     ("en-leaving-platform", "I'm leaving X for good; maps will be on Bluesky.", NONE),
     ("en-business-exit", "Carlsberg is leaving the Russian market after selling Baltika.", NONE),
+    ("ru-business-positions", "Компания заняла более выгодные позиции на рынке смартфонов.", NONE),
+    ("uk-business-positions", "Банк зайняв більш вигідні позиції на ринку кредитів.", NONE),
+    ("en-business-positions", "Our fund moved to more favourable positions in bonds.", NONE),
+    ("ru-prices-roll-back", "Цены на бензин откатились к уровню прошлого года.", NONE),
     ("en-hurricane", "Mandatory evacuation orders now cover parts of Tampa Bay.", NONE),
     ("en-aid-package", "New drawdown package: $425M of missiles and Bradleys for Ukraine.", NONE),
     ("en-advance", "Ukrainian units pushed 10 km past the border near Sudzha.", NONE),

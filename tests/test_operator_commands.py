@@ -82,7 +82,7 @@ async def env(rules_path: Path, store: Store, clock: FakeClock, morph: Morpholog
 
 # (command, the name the refusal gives, a fragment of the operator's answer)
 EVERY_OPERATOR_COMMAND = [
-    ("/rule list", "/rule list", "16 rules, version"),
+    ("/rule list", "/rule list", "17 rules, version"),
     ("/rule show withdrawal.redeployed", "/rule show", "match: redeploy NEAR/4 forces"),
     (f"/rule test {REDEPLOYED}", "/rule test", "Would alert: yes, 1 rule(s)."),
     ("/rule disable withdrawal.redeployed", "/rule disable", "Rule withdrawal.redeployed disabled."),
@@ -146,7 +146,7 @@ async def test_rule_show_lists_condition_and_truncated_terms(env: Env) -> None:
     assert "match: ((pullout NOT NEAR/3 not_pullout) NOT NEAR/1 conclusion) NEAR/8 (forces OR us)" in lines
     assert any(line.startswith("  pullout — Unambiguous") for line in lines)
     ru = next(line for line in lines if line.startswith('    ru: "вывод", "вывода"'))
-    assert ru.endswith("… +21 more")  # 33 Russian pullout terms, 12 shown
+    assert ru.endswith("… +23 more")  # 35 Russian pullout terms, 12 shown
     assert (await env.op("/rule show no.such")).startswith("No rule 'no.such'.")
 
 
@@ -181,8 +181,8 @@ async def test_term_add_then_rule_test_matches_and_the_pipeline_alerts(env: Env)
     assert reply.splitlines() == [
         "Added to concept pullout: ретироваться (ru).",
         f"Rules version {new_version} is active: +0 rules -0 ~0 1 concepts changed.",
-        "-68: перегруппировать, перегруппироваться, сворачивать, свернуть, свертывание]",
-        "+68: перегруппировать, перегруппироваться, сворачивать, свернуть, свертывание, ретироваться]",
+        "-69: перегруппировать, перегруппироваться, сворачивать, свернуть, свертывание]",
+        "+69: перегруппировать, перегруппироваться, сворачивать, свернуть, свертывание, ретироваться]",
     ]
     test = await env.op(f"/rule test {NEW_WORD}")
     assert test.startswith("Would alert: yes")
