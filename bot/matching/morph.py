@@ -84,7 +84,7 @@ class Morphology:
                 logger.info("Ukrainian dictionary not installed (%s); using Russian only", exc)
         self._cache: dict[str, WordInfo] = {}
         self._places: dict[str, bool] = {}
-        self._known: dict[str, bool] = {}
+        self._in_dictionaries: dict[str, tuple[bool, bool]] = {}
         self._guesses: dict[str, frozenset[str]] = {}
         self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
 
@@ -109,12 +109,21 @@ class Morphology:
         cached = self._cache.get(word)
         if cached is not None:
             return cached.known
-        found = self._known.get(word)
+        if word.isascii() or not _CYRILLIC.search(word):
+            return False
+        ru_known, uk_known = self._dictionaries(word)
+        return ru_known or uk_known
+
+    def _dictionaries(self, word: str) -> tuple[bool, bool]:
+        """(Russian knows it, Ukrainian knows it) for a Cyrillic word, cached: the scan,
+        place readings and full analysis all ask."""
+        found = self._in_dictionaries.get(word)
         if found is None:
-            if len(self._known) >= _CACHE_LIMIT:
-                self._known.clear()
-            found = self._known[word] = not (word.isascii() or not _CYRILLIC.search(word)) and (
-                bool(self._ru.word_is_known(word)) or (self._uk is not None and bool(self._uk.word_is_known(word)))
+            if len(self._in_dictionaries) >= _CACHE_LIMIT:
+                self._in_dictionaries.clear()
+            found = self._in_dictionaries[word] = (
+                bool(self._ru.word_is_known(word)),
+                self._uk is not None and bool(self._uk.word_is_known(word)),
             )
         return found
 
@@ -135,8 +144,7 @@ class Morphology:
 
     def _place_reading(self, word: str) -> bool:
         # The same decisions as _analyse, with tag() instead of parse().
-        ru_known = bool(self._ru.word_is_known(word))
-        uk_known = self._uk is not None and bool(self._uk.word_is_known(word))
+        ru_known, uk_known = self._dictionaries(word)
         if not (ru_known or uk_known):
             return False
         uk_word = bool(_UK_LETTERS.search(word))
@@ -167,8 +175,7 @@ class Morphology:
             return WordInfo(frozenset({word}), False, "other")
         lemmas: set[str] = set()
         place = False
-        ru_known = bool(self._ru.word_is_known(word))
-        uk_known = self._uk is not None and bool(self._uk.word_is_known(word))
+        ru_known, uk_known = self._dictionaries(word)
         if not (ru_known or uk_known):
             # A word no dictionary knows (a typo, a name, slang): no lemmas guessed from
             # its ending here, as guessing costs ~100 µs a word, most of a cold scan;
