@@ -5,12 +5,14 @@ the original text."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.matching.normalize import normalize
+from bot.matching.textview import encode
 
 WORD = re.compile(r"[^\W\d_]+")
 ZW = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
@@ -151,6 +153,9 @@ def test_other_hyphens_and_line_breaks_are_kept(text: str, expected: str) -> Non
         ("ушёл", "ушел"),
         ("ВЫВОД ВОЙСК", "вывод войск"),
         ("Straße", "strasse"),
+        ("Straße 🔥", "strasse 🔥"),  # with a character outside the code page
+        ("Kſ", "ks"),  # long s folds to s
+        ("\u212aherson", "kherson"),  # KELVIN SIGN
         ("ＥＶＡＣＵＡＴＩＯＮ", "evacuation"),  # fullwidth
         ("ｗｉｔｈｄｒａｗ", "withdraw"),
         ("ﬁre", "fire"),  # ligature
@@ -170,6 +175,26 @@ def test_case_yo_nfkc_and_combining_marks(text: str, expected: str) -> None:
 def test_stress_marks_are_dropped_without_other_evasion(text: str, expected: str) -> None:
     # No other evasion in the text: the fast path must drop the mark too.
     assert normalize(text).text == expected
+
+
+def test_lower_casing_agrees_with_full_folding_for_every_character() -> None:
+    # The fast path lower-cases instead of case folding when every lower-cased character
+    # is in the code page: for each such character both must give the same text.
+    differ = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        ch = chr(cp)
+        low = ch.lower()
+        if len(low) != 1 or (b"?" in encode(low) and low != "?"):
+            continue
+        folded = unicodedata.normalize("NFKC", ch).casefold().replace("ё", "е")
+        got = normalize(f"({ch})").text
+        if got not in (f"({low})".replace("ё", "е"), f"({folded})"):
+            differ.append(hex(cp))
+    assert differ == []
+    # Characters outside the code page: "ß" must still fold with an emoji about.
+    assert normalize("🔥 Groß").text == "🔥 gross"
 
 
 # -- offsets -----------------------------------------------------------------------------

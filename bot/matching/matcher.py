@@ -16,7 +16,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from rapidfuzz.distance import Levenshtein
 
@@ -102,8 +102,9 @@ class _Plan(NamedTuple):
     maybe: frozenset[str] = frozenset()  # those and the concepts of its phrases
 
 
-_MISSING = object()
+_MISSING: Any = object()  # a cache miss (typed Any: it stands in for any cached value)
 _NO_PHRASES: list[tuple[int, "_Raw"]] = []  # shared, never appended to
+_NO_TARGETS = TypoPool()  # shared empty typo pool, never added to
 # A candidate word: view start, plan, and the phrases it completes (its word index in
 # the phrase, the match).
 _Found = tuple[int, _Plan, list[tuple[int, "_Raw"]]]
@@ -164,7 +165,7 @@ class Matcher:
         # Per term word: (pool, form, threshold) of its typo targets, for the pools of
         # the few term words a candidate word was found for.
         self._typo_targets: dict[tuple[int, int], list[tuple[str, object, float]]] = {}
-        self._pools_by_owners: dict[frozenset[tuple[int, int]], TypoPools] = {}
+        self._pools_by_owners: dict[tuple[frozenset[tuple[int, int]], str], TypoPools] = {}
         self._cyr_pool = TypoPool()
         self._lat_pool = TypoPool()
         self._skel_pool = TypoPool()
@@ -288,29 +289,34 @@ class Matcher:
         info = self.morph.info(word)
         if info.known or len(word) < _MIN_FUZZY_LEN:
             return self.word_hits(word)  # no typo matching involved
-        return self._compute_word_hits(word, self._pools_of(self.scanner.owners[pattern]))
+        return self._compute_word_hits(word, self._pools_of(self.scanner.owners[pattern], info.script))
 
-    def _pools_of(self, owners: frozenset[tuple[int, int]]) -> TypoPools:
-        """The typo pools of some term words (cached: patterns share a few hundred sets)."""
-        pools = self._pools_by_owners.get(owners)
+    def _pools_of(self, owners: frozenset[tuple[int, int]], script: str) -> TypoPools:
+        """The typo pools of some term words that a word of this script is compared with
+        (cached: patterns share a few hundred sets)."""
+        key = (owners, script)
+        pools = self._pools_by_owners.get(key)
         if pools is None:
-            pools = self._pools_by_owners[owners] = self._pools_for(owners)
+            pools = self._pools_by_owners[key] = self._pools_for(owners, script)
         return pools
 
-    def _pools_for(self, owners: frozenset[tuple[int, int]]) -> TypoPools:
-        """Typo-matching pools holding the given term words' targets only."""
+    def _pools_for(self, owners: frozenset[tuple[int, int]], script: str) -> TypoPools:
+        """Typo-matching pools holding the given term words' targets only, and only the
+        pools a word of this script is compared with (Cyrillic words: Cyrillic forms;
+        Latin words: Latin forms and skeletons; every word: edit-limited words)."""
+        kinds = {"cyr": ("cyr",), "lat": ("lat", "skel")}.get(script, ())
         by_pool: dict[str, dict[str, list[tuple[int, int, float]]]] = {"cyr": {}, "lat": {}, "skel": {}}
         edits: list[tuple[frozenset[str], int, int, int]] = []
         for t, j in sorted(owners):
             for kind, target, threshold in self._typo_targets.get((t, j), ()):
                 if kind == "edits":
                     edits.append((cast("frozenset[str]", target), int(threshold), t, j))
-                else:
+                elif kind in kinds:
                     by_pool[kind].setdefault(cast(str, target), []).append((t, j, threshold))
 
         def pool(name: str) -> TypoPool:
             found = by_pool[name]
-            return TypoPool(list(found), list(found.values()))
+            return TypoPool(list(found), list(found.values())) if found else _NO_TARGETS
 
         return TypoPools(pool("cyr"), pool("lat"), pool("skel"), edits)
 
@@ -409,7 +415,7 @@ class Matcher:
         # Only rules whose required concepts are all present are evaluated, and only
         # the concepts they use are worked out.
         todo, mentioned = self._todo(present)
-        needed = present | self._lazy if all_concepts else present & mentioned
+        needed = present | self._lazy if all_concepts else self._mentioned(present, mentioned)
         if needed:
             self._occurrences(post, found, needed, concepts)
         if all_concepts:
@@ -437,9 +443,9 @@ class Matcher:
 
     def _plan(self, run: str, pattern: int = 0) -> _Plan | None:
         """What a word run of the word-start view contributes (cached per distinct run)."""
-        plan = self._plans.get(run, _MISSING)
+        plan: _Plan | None = self._plans.get(run, _MISSING)
         if plan is not _MISSING:
-            return plan  # type: ignore[return-value]
+            return plan
         if len(self._plans) >= _WORD_CACHE_LIMIT:
             self._plans.clear()
         lead = len(run) - len(run.lstrip(_APOSTROPHES))
@@ -481,9 +487,10 @@ class Matcher:
             return False
         return any(word[:n] in self._prefix_index[n] for n in self._prefix_lengths if len(word) >= n)
 
-    def _todo(self, present: set[str]) -> tuple[tuple[int, ...], frozenset[str]]:
+    def _todo(self, present: set[str]) -> tuple[tuple[int, ...], int]:
         """The rules that can hold when these concepts occur (indexes into self.rules,
-        ascending) and which of the concepts those rules mention; cached."""
+        ascending) and the bits of the concepts those rules mention (see _mentioned);
+        cached."""
         satisfied = 0  # one bit per requirement group that a present concept meets
         groups_of = self._groups_of
         for name in present:
@@ -498,31 +505,33 @@ class Matcher:
             if len(self._todo_cache) >= _WORD_CACHE_LIMIT:
                 self._todo_cache.clear()
             self._todo_cache[satisfied] = cached
-        todo, mentioned = cached
-        bit = self._bit
-        return todo, frozenset(name for name in present if bit[name] & mentioned)
+        return cached
 
-    def _words(self, post: _Post, matches: Iterable[tuple[int, int]]) -> tuple[list[tuple[int, _Plan]], set[str], int]:
+    def _mentioned(self, present: set[str], mentioned: int) -> set[str]:
+        """The present concepts that some rule to evaluate mentions (bits from _todo)."""
+        bit = self._bit
+        return {name for name in present if bit[name] & mentioned}
+
+    def _words(self, post: _Post, matches: list[tuple[int, int]]) -> tuple[list[tuple[int, _Plan]], set[str], int]:
         """Candidate words (scan matches: end index, length with the space) that match
         some term: (view start, plan); the concepts they and their phrases may stand
         for; how many words were looked up."""
         plans = self._plans.get
-        marks, ntext = post.word_marks, post.ntext
+        find, ntext = post.word_marks.find, post.ntext
         words: list[tuple[int, _Plan]] = []
         maybe: set[str] = set()
-        looked = 0
         for end, value in matches:
             s = end - (value & LENGTH_MASK) + 2
-            run = ntext[s - 1 : marks.find(b" ", s) - 1]
-            looked += 1
-            cached = plans(run, _MISSING)
+            run = ntext[s - 1 : find(b" ", s) - 1]
             # A run always starts with the same pattern, so its plan can be cached.
-            plan = self._plan(run, value >> LENGTH_BITS) if cached is _MISSING else cast("_Plan | None", cached)
+            plan = plans(run, _MISSING)
+            if plan is _MISSING:
+                plan = self._plan(run, value >> LENGTH_BITS)
             if plan is None:
                 continue
             words.append((s + plan.lead, plan))  # after an opening apostrophe
             maybe |= plan.maybe
-        return words, maybe, looked
+        return words, maybe, len(matches)
 
     def _verify(self, post: _Post, words: list[tuple[int, _Plan]]) -> tuple[list[_Found], set[str]]:
         """The candidate words with the phrases they complete; the concepts found."""
@@ -637,10 +646,11 @@ class Matcher:
             self._pair_cache.clear()
         hit: _WordHit | None = None
         if word and (self._phrase_tags or not self._settled(word)):
-            if self.morph.info(word).known or len(word) < _MIN_FUZZY_LEN:
+            info = self.morph.info(word)
+            if info.known or len(word) < _MIN_FUZZY_LEN:
                 hits = self.word_hits(word)
             else:
-                hits = self._compute_word_hits(word, self._pools_of(frozenset({(t, j)})))
+                hits = self._compute_word_hits(word, self._pools_of(frozenset({(t, j)}), info.script))
             hit = next((h for h in hits if h.term == t and h.pos == j), None)
         self._pair_cache[key] = hit
         return hit

@@ -68,6 +68,11 @@ def en_forms(lemma: str) -> set[str]:
     return forms
 
 
+def _place_tag_ids(analyzer: Any) -> frozenset[int]:
+    """The ids of a dictionary's tags that mark a geographic name (grammeme Geox)."""
+    return frozenset(i for i, tag in enumerate(analyzer.dictionary.gramtab) if "Geox" in str(tag))
+
+
 class Morphology:
     """Lemmas and dictionary knowledge per word, with a bounded cache."""
 
@@ -82,6 +87,8 @@ class Morphology:
             except (ImportError, ValueError, OSError) as exc:
                 # The Ukrainian dictionary is an optional extra (its licence is GPLv3).
                 logger.info("Ukrainian dictionary not installed (%s); using Russian only", exc)
+        # Tag ids that mark a place name, per dictionary (see _may_be_place).
+        self._geox = {id(a): _place_tag_ids(a) for a in (self._ru, self._uk) if a is not None}
         self._cache: dict[str, WordInfo] = {}
         self._places: dict[str, bool] = {}
         self._in_dictionaries: dict[str, tuple[bool, bool]] = {}
@@ -150,10 +157,40 @@ class Morphology:
         uk_word = bool(_UK_LETTERS.search(word))
         place = False
         if ru_known and not (uk_word and uk_known):
-            place = "Geox" in str(self._ru.tag(word)[0])
+            place = self._likeliest_is_place(self._ru, word)
         if not place and self._uk is not None and uk_known:
-            place = "Geox" in str(self._uk.tag(word)[0])
+            place = self._likeliest_is_place(self._uk, word)
         return place
+
+    def _likeliest_is_place(self, analyzer: Any, word: str) -> bool:
+        """Whether the likeliest dictionary reading of a known word is a place name.
+        Most words have no place reading at all, which the dictionary entries tell
+        without pymorphy's full tagging (~15 µs); only the others are tagged."""
+        return self._may_be_place(analyzer, word) and "Geox" in str(analyzer.tag(word)[0])
+
+    def _may_be_place(self, analyzer: Any, word: str) -> bool:
+        """Whether any dictionary reading of a word is a place name (the same entries
+        pymorphy's dictionary unit reads, ё-substitutes included)."""
+        d = analyzer.dictionary
+        geox = self._geox[id(analyzer)]
+        paradigms = d.paradigms
+        for parses in d.words.similar_item_values(word, analyzer.char_substitutes):
+            for para_id, idx in parses:
+                paradigm = paradigms[para_id]
+                if paradigm[len(paradigm) // 3 + idx] in geox:
+                    return True
+        return False
+
+    @staticmethod
+    def _dictionary_lemmas(analyzer: Any, word: str) -> set[str]:
+        """The normal forms of a known word's dictionary readings: what pymorphy's
+        parse() gives for a dictionary word, without building and ranking parses."""
+        d = analyzer.dictionary
+        return {
+            d.build_normal_form(para_id, idx, fixed).replace("ё", "е")
+            for fixed, parses in d.words.similar_items(word, analyzer.char_substitutes)
+            for para_id, idx in parses
+        }
 
     def guessed_lemmas(self, word: str) -> frozenset[str]:
         """Lemmas guessed from a word's ending when no dictionary knows it ("хмеймима" →
@@ -182,16 +219,15 @@ class Morphology:
             # the matcher asks for guesses (guessed_lemmas) only for forms of its terms.
             return WordInfo(frozenset({word}), False, "cyr", False)
         uk_word = bool(_UK_LETTERS.search(word))
-        if ru_known or not uk_known:
-            if not (uk_word and uk_known):
-                parses = self._ru.parse(word)
-                lemmas.update(p.normal_form.replace("ё", "е") for p in parses)
-                # Only when the likeliest reading is a place: "мали" yes, "стали" no.
-                place = ru_known and "Geox" in str(parses[0].tag)
-        if self._uk is not None and (uk_known or (uk_word and not ru_known)):
-            parses = self._uk.parse(word)
-            lemmas.update(p.normal_form for p in parses)
-            place = place or (uk_known and "Geox" in str(parses[0].tag))
+        # A Ukrainian-looking word known to the Ukrainian dictionary is read as Ukrainian
+        # only; otherwise every dictionary that knows it contributes its lemmas.
+        if ru_known and not (uk_word and uk_known):
+            lemmas |= self._dictionary_lemmas(self._ru, word)
+            # Only when the likeliest reading is a place: "мали" yes, "стали" no.
+            place = self._likeliest_is_place(self._ru, word)
+        if uk_known:
+            lemmas |= self._dictionary_lemmas(self._uk, word)
+            place = place or self._likeliest_is_place(self._uk, word)
         lemmas.add(word)
         # Very short place readings ("усе" as the river Уса) are mostly noise.
         place = place and len(word) >= 4

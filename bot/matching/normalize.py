@@ -94,16 +94,37 @@ def _needs_slow(folded: str) -> bool:
     )
 
 
-# Everything that can need more than case folding: characters NFKC may rewrite inside
-# words, combining marks (incl. Cyrillic ones) and invisible characters. One C-level
-# search; almost every post has none of them.
-_SUSPICIOUS = re.compile(
-    "[^\u0000-\u00ac\u00ae-\u024f\u0400-\u0482\u048a-\u04ff\u2000-\u200a\u2010-\u205f"
-    "\u2065-\u2bff\u3000-\u303f\ufe00-\ufe0f\U0001f000-\U0001faff]"
+# Code points kept by the fast path: Latin, Cyrillic, general punctuation and symbols,
+# emoji, variation selectors (NFKC changes nothing there that can be part of a word).
+_SAFE_RANGES = (
+    (0x0000, 0x00AC), (0x00AE, 0x024F), (0x0400, 0x0482), (0x048A, 0x04FF),
+    (0x2000, 0x200A), (0x2010, 0x205F), (0x2065, 0x2BFF), (0x3000, 0x303F),
+    (0xFE00, 0xFE0F), (0x1F000, 0x1FAFF),
 )
-# Three single letters in a row (textview word-start view): every run of four or more
-# spaced-out letters holds one, ordinary text almost never.
-_SINGLE_LETTERS = re.compile(rb" a a a ")
+
+
+def _class_of(ranges: tuple[tuple[int, int], ...], exclude: set[int]) -> str:
+    """The body of a regex class for the ranges minus some code points."""
+    parts: list[str] = []
+    for lo, hi in ranges:
+        start = lo
+        for cp in [*sorted(c for c in exclude if lo <= c <= hi), hi + 1]:
+            if start <= cp - 1:
+                parts.append(re.escape(chr(start)) + "-" + re.escape(chr(cp - 1)))
+            start = cp + 1
+    return "".join(parts)
+
+
+# The fast path lower-cases (str.lower, twice as fast as casefold); in the safe ranges
+# these few characters fold to something else ("ß" → "ss", "ſ" → "s"), so they do not
+# count as safe.
+_FOLDS_UNLIKE_LOWER = {
+    cp for lo, hi in _SAFE_RANGES for cp in range(lo, hi + 1) if chr(cp).lower() != chr(cp).casefold()
+}
+# Everything that can need more than lower-casing: characters NFKC may rewrite inside
+# words, combining marks (incl. Cyrillic ones), invisible characters and the above.
+# One C-level search; almost every post has none of them.
+_SUSPICIOUS = re.compile("[^" + _class_of(_SAFE_RANGES, _FOLDS_UNLIKE_LOWER) + "]")
 # A hyphen, spaces and a line break (textview sentence view; "\r" counts as a space).
 _HYPHEN_BREAK = re.compile(rb"-[ ]*N")
 
@@ -116,7 +137,9 @@ def _views(codes: bytes) -> tuple[bytes, bytes]:
 def _plain(codes: bytes, word_marks: bytes, sentence_marks: bytes) -> bool:
     """True when encoded, case-folded text has no spaced letters, line-break hyphens or
     mixed-script words (byte-level checks; the exact patterns run only when they fire)."""
-    if _SINGLE_LETTERS.search(word_marks) or _HYPHEN_BREAK.search(sentence_marks):
+    # Three single letters in a row: every run of four or more spaced-out letters
+    # holds one, ordinary text almost never (a substring search, faster than a regex).
+    if b" a a a " in word_marks or _HYPHEN_BREAK.search(sentence_marks):
         return False
     scripts = codes.translate(textview.SCRIPTS_TABLE)
     return not (b"l" in scripts and b"c" in scripts and (b"cl" in scripts or b"lc" in scripts))
@@ -213,9 +236,11 @@ def _fold_homoglyphs(word: str) -> str:
 
 def normalize(text: str) -> Normalized:
     """Normalise a post for matching; see the module docstring for what is undone."""
-    folded = text.casefold()
-    if len(folded) == len(text) and not _SUSPICIOUS.search(text):
-        codes = textview.encode(folded)
+    folded = text.lower()
+    if len(folded) == len(text) and (b"?" not in (codes := textview.encode(folded)) or not _SUSPICIOUS.search(text)):
+        # No character needs more than lower-casing. Text whose every lower-cased
+        # character is in textview's code page ("?" marks any other) needs no search:
+        # there lower-casing and case folding agree (tests/test_normalize.py).
         words, sentences = _views(codes)
         if _plain(codes, words, sentences) or not (
             # The byte-level checks over-approximate: confirm with the exact patterns.
@@ -224,7 +249,8 @@ def normalize(text: str) -> Normalized:
             # Same length and no structural change: offsets are the identity.
             ntext = folded.replace("ё", "е") if "ё" in folded else folded
             return Normalized(ntext, text, None, None, codes, words, sentences)
-    elif len(folded) == len(text) and _nfkc_is_moot(text) and not _needs_slow(folded) and not _has_seam(folded):
+    folded = text.casefold()
+    if len(folded) == len(text) and _nfkc_is_moot(text) and not _needs_slow(folded) and not _has_seam(folded):
         return _finish(folded.replace("ё", "е"), text, None, None)
 
     if len(folded) == len(text) and _nfkc_is_moot(text):
