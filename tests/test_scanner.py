@@ -137,6 +137,30 @@ def test_place_reading_from_tags_agrees_with_full_analysis(word: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "word", ["херсона", "мали", "стали", "києва", "сирії", "дороге", "елки", "ушел", "війська", "вивели"]
+)
+def test_dictionary_words_read_like_pymorphy_parses_them(morph: Morphology, word: str) -> None:
+    # Lemmas and place readings come from the dictionary entries directly; they must be
+    # what pymorphy's full parse gives (ё-forms included: "елки" → ёлка → елка). A word
+    # with Ukrainian letters that the Ukrainian dictionary knows is read as Ukrainian.
+    import pymorphy3
+
+    ru, uk = pymorphy3.MorphAnalyzer(lang="ru"), pymorphy3.MorphAnalyzer(lang="uk")
+    read_as = [uk] if any(c in word for c in "іїєґ") and uk.word_is_known(word) else [ru, uk]
+    expected, likeliest_place = {word}, False
+    for analyzer in read_as:
+        if analyzer.word_is_known(word):
+            parses = analyzer.parse(word)
+            expected |= {p.normal_form.replace("ё", "е") for p in parses}
+            likeliest_place = likeliest_place or "Geox" in str(parses[0].tag)
+    info = morph.info(word)
+    assert info.known
+    assert info.lemmas == expected
+    assert info.place is likeliest_place
+    assert Morphology().is_place(word) is likeliest_place
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Объявлена эакуация жителей.",  # second letter dropped
