@@ -55,6 +55,30 @@ CASES = [
     ("en-better-lines", "Troops were repositioned to more favourable lines west of the river.", W),
     ("ru-enemy-rolls-back", "Противник откатывается к границе, бросая технику.", W),
     ("uk-enemy-rolls-back", "Ворог відкочується до кордону під вогнем наших дронів.", W),
+    # front-line villages the dictionaries do not know (or, in Ukrainian, do not mark)
+    ("ru-unknown-village", "Наши уходят из Зеленолебедевки, держаться там больше нечем.", W),
+    ("uk-village-in-dictionary", "Гарнізон залишив Костянтинівку, щоб уникнути оточення.", W),
+    ("uk-town", "Окупанти виводять підрозділи з Курахового.", W),
+    ("uk-cash-is-no-village", "Ліміт на виведення готівки — 50 тис грн на місяць.", NONE),
+    ("uk-trip-is-no-village", "Виведення коштів перед мандрівкою за кордон: інструкція.", NONE),
+    # common slips in short words: a vowel written as heard, two letters swapped
+    ("ru-vowel-slip", "Идет вывад контингента с авиабазы Хмеймим.", W),
+    ("en-swapped-letters", "Russia is withrdawing its forces from Syria, sources say.", W),
+    ("en-swapped-letters-evac", "Evacuaiton of civilians from Kupiansk continues under shelling.", E),
+    # diplomats leaving a country at war
+    ("en-ordered-departure", "State Dept orders departure of most US Embassy Kyiv staff as the invasion looms.", E),
+    ("ru-embassy-relocates", "Посольство переезжает во Львов: Киев под ударами, сотрудников вывозят.", E),
+    ("uk-embassy-relocates", "Посольство переїжджає до Львова через обстріли Києва.", E),
+    ("ru-diplomats-walk-out", "Российские дипломаты покинули заседание Совбеза ООН по Украине.", NONE),
+    ("en-embassy-moves-building", "The embassy moved to a new building downtown last spring.", NONE),
+    # bases handed over (a withdrawal), not coordinates or a database
+    ("ru-bases-handed-over", "Позиции и базы передаются «Африканскому корпусу», ребята едут домой.", W),
+    ("en-base-handed-over", "The US handed over the base at Tower 22 to Jordanian forces.", W),
+    ("ru-coordinates-handed-over", "Разведчики передали координаты позиций противника артиллерии.", NONE),
+    ("ru-database-handed-over", "Хакеры передали базу данных клиентов журналистам.", NONE),
+    # "under fire" is war, a fire at a plant is not
+    ("en-under-fire", "Wounded soldiers were evacuated from frontline positions near Horlivka under fire.", E),
+    ("en-plant-fire", "A fire at a chemical plant near the border forced the evacuation of 300 residents.", NONE),
     # proximity: NEAR stays in one sentence
     ("ru-proximity-split", "Вывод очевиден. Войска остаются на позициях до весны.", NONE),
     ("uk-proximity-split", "Висновок: війська залишаються на позиціях.", NONE),

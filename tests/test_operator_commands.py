@@ -82,7 +82,7 @@ async def env(rules_path: Path, store: Store, clock: FakeClock, morph: Morpholog
 
 # (command, the name the refusal gives, a fragment of the operator's answer)
 EVERY_OPERATOR_COMMAND = [
-    ("/rule list", "/rule list", "17 rules, version"),
+    ("/rule list", "/rule list", "19 rules, version"),
     ("/rule show withdrawal.redeployed", "/rule show", "match: redeploy NEAR/4 forces"),
     (f"/rule test {REDEPLOYED}", "/rule test", "Would alert: yes, 1 rule(s)."),
     ("/rule disable withdrawal.redeployed", "/rule disable", "Rule withdrawal.redeployed disabled."),

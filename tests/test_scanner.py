@@ -130,10 +130,34 @@ def test_every_occurrence_of_a_place_is_evidence(morph: Morphology) -> None:
     assert hit.spans == build_matcher(rules, morph, exhaustive=True).match(text)[0].spans
 
 
-@pytest.mark.parametrize("word", ["херсона", "мали", "стали", "москвой", "києва", "дороге", "сирії", "усе", "тартус"])
+@pytest.mark.parametrize(
+    "word",
+    ["херсона", "мали", "стали", "москвой", "києва", "дороге", "сирії", "усе", "тартус",
+     "зеленолебедевки", "работино", "костянтинівку", "курахового", "готівки", "мандрівку",
+     "подготовка", "падготовка"],
+)
 def test_place_reading_from_tags_agrees_with_full_analysis(word: str) -> None:
     fresh = Morphology()
     assert fresh.is_place(word) is Morphology().info(word).place
+
+
+@pytest.mark.parametrize(
+    ("word", "place"),
+    [
+        ("зеленолебедевки", True),  # unknown, a village's ending
+        ("работино", True),
+        ("малодубрівку", True),
+        ("падготовка", True),  # a typo looks like a village too (typo matching still runs)
+        ("костянтинівку", True),  # Ukrainian dictionary: a noun without plural, "-івка"
+        ("курахового", True),
+        ("готівки", False),  # "cash": has plural forms
+        ("мандрівку", False),
+        ("подготовка", False),  # known Russian word
+        ("вывад", False),  # short
+    ],
+)
+def test_village_names_without_a_dictionary_reading(morph: Morphology, word: str, place: bool) -> None:
+    assert morph.info(word).place is place
 
 
 @pytest.mark.parametrize(

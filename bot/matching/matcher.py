@@ -38,6 +38,7 @@ _SENTENCE_END = re.compile(rb"N|\.(?=[ N])")
 _WORD_MARKS = re.compile(rb"a+")
 _APOSTROPHES = "'’ʼ"
 _MIN_FUZZY_LEN = 5
+_MIN_SLIP_LEN = 5  # shorter words one slip away are too often other words
 _EN_FUZZY_FLOOR = 94.0  # no English dictionary: be strict so "russian" ≠ "russia"
 _EN_FUZZY_MIN_LEN = 7
 _TRANSLIT_FLOOR = 95.0
@@ -349,10 +350,11 @@ class Matcher:
                 break
             for (t, j) in self._prefix_index[n].get(word[:n], ()):
                 add(t, j, "prefix", word)
-        if out or info.known or len(word) < _MIN_FUZZY_LEN:
+        if info.known or len(word) < _MIN_FUZZY_LEN or any(h.kind != "place" for h in out):
             return tuple(out)
         # Only words no dictionary knows get typo matching: fuzzy on real words is
-        # harmful ("входит" is close to "выводит").
+        # harmful ("входит" is close to "выводит"). A village-like unknown word may be a
+        # typo too ("перегруппровке"), so a place reading alone does not stop it.
         if info.script == "cyr":
             self._fuzzy(word, word, pools.cyr, self._cyr_cutoff, "fuzzy", add)
         elif info.script == "lat":
@@ -371,7 +373,11 @@ class Matcher:
     ) -> None:
         if not pool.forms or cutoff > 100 or not probe:
             return
-        for score, form, i in pool.search(probe, cutoff):
+        found = pool.search(probe, cutoff)
+        if kind == "fuzzy" and len(probe) >= _MIN_SLIP_LEN:
+            seen = {i for _, _, i in found}
+            found += [f for f in pool.slips(probe) if f[2] not in seen]
+        for score, form, i in found:
             for t, j, threshold in pool.entries[i]:
                 if score >= max(threshold, cutoff):
                     add(t, j, kind, form, round(float(score), 1))

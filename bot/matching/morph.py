@@ -23,6 +23,21 @@ _EN_IRREGULAR = {
 }
 _CACHE_LIMIT = 200_000
 
+# Front-line villages are mostly missing from the dictionaries ("Красногоровка",
+# "Работино", "Малодубрівку"), yet their names follow a few word-formation patterns.
+# A word NO dictionary knows with such an ending counts as a place name: "-овка/-евка/
+# -івка" in any case form, and "-ино/-ово/-ево" (Ukrainian "-ине/-ове/-еве"). Known words
+# never do ("подготовка" is no village), nor short ones.
+_SETTLEMENT = re.compile(
+    r"(?:[оеёії]вк(?:а|и|е|у|ой|ою|і)|[иы]но|[оеё]во|[иі]не|[оеє]ве)$"
+)
+_SETTLEMENT_MIN_LEN = 7
+# The Ukrainian dictionary marks no word as a place name. It does list thousands of
+# villages, though: nouns without plural forms whose dictionary forms end like this
+# ("олександрівка", "курахове", "покровськ"). Common nouns shaped the same way have
+# plurals ("готівка", cash: готівки), so they do not count.
+_UK_SETTLEMENT_LEMMA = re.compile(r"(?:[ії]вка|[оеє]ве|[иі]не|[сц]ьк)$")
+
 
 @dataclass(frozen=True)
 class WordInfo:
@@ -31,7 +46,7 @@ class WordInfo:
     lemmas: frozenset[str]
     known: bool  # in a dictionary (fuzzy matching is only for unknown words)
     script: str  # "cyr", "lat" or "other"
-    place: bool = False  # the dictionary knows it as a geographic name
+    place: bool = False  # a geographic name (dictionary reading, or a village-like unknown word)
 
 
 def en_lemmas(word: str) -> frozenset[str]:
@@ -68,6 +83,11 @@ def en_forms(lemma: str) -> set[str]:
     return forms
 
 
+def _looks_like_settlement(word: str) -> bool:
+    """Whether a word no dictionary knows is shaped like a village name (see _SETTLEMENT)."""
+    return len(word) >= _SETTLEMENT_MIN_LEN and _SETTLEMENT.search(word) is not None
+
+
 def _place_tag_ids(analyzer: Any) -> frozenset[int]:
     """The ids of a dictionary's tags that mark a geographic name (grammeme Geox)."""
     return frozenset(i for i, tag in enumerate(analyzer.dictionary.gramtab) if "Geox" in str(tag))
@@ -89,6 +109,10 @@ class Morphology:
                 logger.info("Ukrainian dictionary not installed (%s); using Russian only", exc)
         # Tag ids that mark a place name, per dictionary (see _may_be_place).
         self._geox = {id(a): _place_tag_ids(a) for a in (self._ru, self._uk) if a is not None}
+        self._uk_plural_tags: frozenset[int] = frozenset(
+            i for i, tag in enumerate(self._uk.dictionary.gramtab) if "plur" in str(tag)
+        ) if self._uk is not None else frozenset()
+        self._plural_paradigms: dict[int, bool] = {}
         self._cache: dict[str, WordInfo] = {}
         self._places: dict[str, bool] = {}
         self._in_dictionaries: dict[str, tuple[bool, bool]] = {}
@@ -153,13 +177,15 @@ class Morphology:
         # The same decisions as _analyse, with tag() instead of parse().
         ru_known, uk_known = self._dictionaries(word)
         if not (ru_known or uk_known):
-            return False
+            return _looks_like_settlement(word)
         uk_word = bool(_UK_LETTERS.search(word))
         place = False
         if ru_known and not (uk_word and uk_known):
             place = self._likeliest_is_place(self._ru, word)
         if not place and self._uk is not None and uk_known:
-            place = self._likeliest_is_place(self._uk, word)
+            place = self._likeliest_is_place(self._uk, word) or (
+                not ru_known and self._uk_settlement(word)
+            )
         return place
 
     def _likeliest_is_place(self, analyzer: Any, word: str) -> bool:
@@ -180,6 +206,32 @@ class Morphology:
                 if paradigm[len(paradigm) // 3 + idx] in geox:
                     return True
         return False
+
+    def _uk_settlement(self, word: str) -> bool:
+        """Whether a Ukrainian dictionary word reads as a village or town: a noun
+        without plural forms whose dictionary form has a settlement ending."""
+        d = self._uk.dictionary
+        for fixed, parses in d.words.similar_items(word, self._uk.char_substitutes):
+            for para_id, idx in parses:
+                lemma = d.build_normal_form(para_id, idx, fixed)
+                if (
+                    len(lemma) >= _SETTLEMENT_MIN_LEN - 1
+                    and _UK_SETTLEMENT_LEMMA.search(lemma)
+                    and not self._has_plural(para_id)
+                ):
+                    return True
+        return False
+
+    def _has_plural(self, para_id: int) -> bool:
+        """Whether a Ukrainian paradigm has plural forms (cached per paradigm)."""
+        found = self._plural_paradigms.get(para_id)
+        if found is None:
+            paradigm = self._uk.dictionary.paradigms[para_id]
+            n = len(paradigm) // 3
+            found = self._plural_paradigms[para_id] = any(
+                tag_id in self._uk_plural_tags for tag_id in paradigm[n : 2 * n]
+            )
+        return found
 
     @staticmethod
     def _dictionary_lemmas(analyzer: Any, word: str) -> set[str]:
@@ -217,7 +269,7 @@ class Morphology:
             # A word no dictionary knows (a typo, a name, slang): no lemmas guessed from
             # its ending here, as guessing costs ~100 µs a word, most of a cold scan;
             # the matcher asks for guesses (guessed_lemmas) only for forms of its terms.
-            return WordInfo(frozenset({word}), False, "cyr", False)
+            return WordInfo(frozenset({word}), False, "cyr", _looks_like_settlement(word))
         uk_word = bool(_UK_LETTERS.search(word))
         # A Ukrainian-looking word known to the Ukrainian dictionary is read as Ukrainian
         # only; otherwise every dictionary that knows it contributes its lemmas.
@@ -227,7 +279,9 @@ class Morphology:
             place = self._likeliest_is_place(self._ru, word)
         if uk_known:
             lemmas |= self._dictionary_lemmas(self._uk, word)
-            place = place or self._likeliest_is_place(self._uk, word)
+            place = place or self._likeliest_is_place(self._uk, word) or (
+                not ru_known and self._uk_settlement(word)
+            )
         lemmas.add(word)
         # Very short place readings ("усе" as the river Уса) are mostly noise.
         place = place and len(word) >= 4

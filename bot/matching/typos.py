@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 SMALL_POOL = 256  # typo pools this small are searched without an index
 
@@ -35,6 +36,29 @@ class TypoPool:
 
     # Head key → its forms sorted by length, their indexes, their lengths.
     _buckets: dict[str, tuple[list[str], list[int], list[int]]] = field(default_factory=dict)
+    # slip keys (see _slip_keys) → indexes of the forms (built on first use).
+    _slips: dict[str, list[int]] | None = None
+
+    def slips(self, probe: str) -> list[tuple[float, str, int]]:
+        """Forms one common slip away from probe, which costs a short word too much
+        plain similarity: two neighbouring letters swapped ("ввыод", "evacuaiton"), or
+        in Cyrillic only vowels people confuse ("вывад", see vowel_skeleton). Scored
+        halfway between the plain similarity and 100: (score, form, index)."""
+        if self._slips is None:
+            self._slips = {}
+            for i, form in enumerate(self.forms):
+                for key in _slip_keys(form):
+                    self._slips.setdefault(key, []).append(i)
+        out: dict[int, tuple[float, str, int]] = {}
+        for key in _slip_keys(probe):
+            for i in self._slips.get(key, ()):
+                form = self.forms[i]
+                if form == probe or i in out:
+                    continue
+                if key[0] == "t" and OSA.distance(probe, form, score_cutoff=1) != 1:
+                    continue  # the same letters, but more than one swap apart
+                out[i] = ((fuzz.ratio(probe, form) + 100.0) / 2, form, i)
+        return list(out.values())
 
     def lowest(self) -> float:
         """The lowest threshold of any target (101 when empty)."""
@@ -85,6 +109,22 @@ class TypoPool:
                     found[i] = (score, form, i)
         # Best first; between equal scores the earlier-added form, as one list would give.
         return sorted(found.values(), key=lambda x: (-x[0], x[2]))[:limit]
+
+
+# Unstressed vowels are written as they sound: о/а ("вывад"), е/и/я/э/ы/і/є/ї ("атступили").
+_VOWEL_CLASSES = str.maketrans({"о": "а", "е": "и", "я": "и", "э": "и", "ы": "и", "і": "и", "є": "и", "ї": "и"})
+
+
+def vowel_skeleton(word: str) -> str:
+    """A Cyrillic word with confusable vowels merged ("вывод" and "вывад" → "вывад")."""
+    return word.translate(_VOWEL_CLASSES)
+
+
+def _slip_keys(word: str) -> tuple[str, ...]:
+    """Index keys under which a word and its one-slip variants meet: its letters in
+    order ("t…": a swap keeps them), and for Cyrillic its vowel skeleton ("v…")."""
+    letters = "t" + "".join(sorted(word))
+    return (letters, "v" + vowel_skeleton(word)) if not word.isascii() else (letters,)
 
 
 def head_keys(word: str) -> tuple[str, ...]:
