@@ -76,6 +76,22 @@ CASES = [
     ("en-base-handed-over", "The US handed over the base at Tower 22 to Jordanian forces.", W),
     ("ru-coordinates-handed-over", "Разведчики передали координаты позиций противника артиллерии.", NONE),
     ("ru-database-handed-over", "Хакеры передали базу данных клиентов журналистам.", NONE),
+    ("ru-base-handed-to-authorities", "Авиабаза Хмеймим передана сирийским властям.", W),
+    ("ru-target-handed-to-artillery", "Разведчики вскрыли позицию БМП, цель передана артиллерии.", NONE),
+    ("ru-drones-delivered-to-positions", "Передали на позиции 5 дронов и два тепловизора. Спасибо!", NONE),
+    ("ru-football-pass", "Гол забит после точной передачи с позиции правого защитника.", NONE),
+    ("ru-fighter-reports", "Боец с позывным «Дон» передает: «Позиции держим, всё нормально».", NONE),
+    ("en-prisoners-handed-over", "The prisoners were handed over at an airfield in the UAE.", NONE),
+    # more diplomats: leaving a capital at war, not expelled or moving house
+    ("ru-diplomats-leave-kyiv", "Дипломаты западных стран оставляют Киев.", E),
+    ("ru-diplomat-recalled", "Латвия отозвала дипломата из Москвы в знак протеста.", NONE),
+    ("ru-embassy-new-building", "Посольство Германии переехало в новое здание в Москве.", NONE),
+    ("en-metro-package", "Kyiv metro station evacuated after a suspicious package was found.", NONE),
+    # shapes that are no villages: slang, an adverb, a drink
+    ("uk-adverb-is-no-village", "Наша збірна вчергове вийшла до фіналу чемпіонату Європи!", NONE),
+    ("ru-cappuccino-is-no-village", "Как вывести пятна от капуччино с белой рубашки за пять минут.", NONE),
+    ("ru-slang-is-no-village", "Отойти от такого кринжово снятого финала было трудно.", NONE),
+    ("ru-left-a-village", "Российские войска вышли из Крынок.", W),
     # "under fire" is war, a fire at a plant is not
     ("en-under-fire", "Wounded soldiers were evacuated from frontline positions near Horlivka under fire.", E),
     ("en-plant-fire", "A fire at a chemical plant near the border forced the evacuation of 300 residents.", NONE),

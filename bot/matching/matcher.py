@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 from bot.domain import Hit, TermMatch
 from bot.matching.addresses import address_spans, blank_addresses, inside
 from bot.matching.conditions import close, refs, requirements, windowable_lazy
-from bot.matching.morph import Morphology
+from bot.matching.morph import NO_PLACE, PLACE_BY_SHAPE, Morphology
 from bot.matching.normalize import Normalized, normalize
 from bot.matching.scanner import LENGTH_BITS, LENGTH_MASK, build_scanner
 from bot.matching.textview import words_view
@@ -133,16 +133,22 @@ def _last_token(run: str) -> str:
 class _Post:
     """One post's views and lazily computed positions, while it is being analysed."""
 
-    __slots__ = ("ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned")
+    __slots__ = ("ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned", "norm")
 
-    def __init__(self, ntext: str, view: str, word_marks: bytes, sentence_marks: bytes) -> None:
-        self.ntext = ntext
+    def __init__(self, norm: Normalized, view: str, word_marks: bytes, sentence_marks: bytes) -> None:
+        self.norm = norm
+        self.ntext = norm.text
         self.view = view  # textview word view, framed: view index = text index + 1
         self.word_marks = word_marks
         self.sentence_marks = sentence_marks
         self._ends: list[int] | None = None
         self.lazy_done = False  # tag-only terms looked for in every word
         self.scanned: set[int] = set()  # word indexes already looked at for them
+
+    def capitalised(self, pos: int) -> bool:
+        """Whether the word at view index pos is written with a capital letter."""
+        start, _ = self.norm.to_original(pos - 1, pos)
+        return self.norm.original[start : start + 1].isupper()
 
     def sentence(self, pos: int) -> int:
         """How many sentence ends come before view index pos."""
@@ -208,6 +214,9 @@ class Matcher:
         # out when a rule needs them, from every word of the post.
         self._lazy_terms = frozenset(t for t, a in enumerate(anchors) if a is None)
         self._lazy = frozenset(self._term_concept[t] for t in self._lazy_terms)
+        # What a place name contributes to tag-only terms: the same hits word_hits
+        # gives it for them, without its typo search (places need none).
+        self._lazy_place_terms = [(t, j) for t, j in self._tag_terms.get("place", ()) if t in self._lazy_terms]
         # Per rule, groups of concepts of which one each must occur (the scan finds
         # them); a rule with none is always evaluated.
         self._requires = [requirements(r.match, self._lazy) for r in self.rules]
@@ -342,7 +351,9 @@ class Matcher:
         for lemma in sorted(lemmas):
             for (t, j) in self._lemma_index.get(lemma, ()):
                 add(t, j, "lemma", lemma)
-        if info.place:
+        if info.place and not info.place_shape:
+            # (Places known only by their shape count where written with a capital:
+            # tag-only terms check that per occurrence, see _lazy_word.)
             for (t, j) in self._tag_terms.get("place", ()):
                 add(t, j, "place", word)
         for n in self._prefix_lengths:
@@ -392,12 +403,13 @@ class Matcher:
         ntext = norm.text
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
         codes = norm.codes
-        links = b"://" in codes or b"www." in codes or b"t.me/" in codes
+        # One byte search rules out most posts ("/" is in "://" and "t.me/").
+        links = (b"/" in codes and (b"://" in codes or b"t.me/" in codes)) or b"www." in codes
         if links:
             # A link can begin inside a run of letters ("эвакуацияhttps://…"): blank the
             # addresses before the scan, so that the word before it is read whole.
             view, word_marks, sentence_marks = self._without_addresses(codes, view, word_marks, sentence_marks)
-        post = _Post(ntext, view, word_marks, sentence_marks)
+        post = _Post(norm, view, word_marks, sentence_marks)
         matches = list(self._matches(post))
         words, maybe, looked = self._words(post, matches)
         analysis = Analysis(norm, {}, matcher=self, words_looked_up=looked)
@@ -411,7 +423,7 @@ class Matcher:
             spans = address_spans(codes, sentence_marks)
             if spans:
                 view, word_marks, sentence_marks = blank_addresses(spans, codes)
-                post = _Post(ntext, view, word_marks, sentence_marks)
+                post = _Post(norm, view, word_marks, sentence_marks)
                 # A match's word starts at text index end - length + 1.
                 matches = [(e, v) for e, v in matches if not inside(e - (v & LENGTH_MASK) + 1, spans)]
                 words, _, analysis.words_looked_up = self._words(post, matches)
@@ -662,8 +674,9 @@ class Matcher:
         return hit
 
     # -- tag-only terms (<place>): no letters to scan for, so worked out on demand ------
-    def _lazy_plan(self, run: str) -> tuple[int, tuple[tuple[int, _WordHit], ...]] | None:
-        """(word length, tag-only term hits) of a word run, or None (cached per run)."""
+    def _lazy_plan(self, run: str) -> tuple[int, int, tuple[tuple[int, _WordHit], ...], bool] | None:
+        """(lead, word length, tag-only term hits, a place only by its shape) of a word
+        run, or None (cached per run)."""
         plan = self._lazy_plans.get(run, _MISSING)
         if plan is not _MISSING:
             return plan  # type: ignore[return-value]
@@ -673,11 +686,12 @@ class Matcher:
         word = _first_token(run[lead:])
         # Tag-only terms are place names: a word the dictionary does not read as one
         # needs no analysis (and no typo matching) here.
+        reading = self.morph.place_reading(word) if word else NO_PLACE
         hits = (
-            tuple((h.term, h) for h in self.word_hits(word) if h.term in self._lazy_terms)
-            if word and self.morph.is_place(word) else ()
+            tuple((t, _WordHit(t, j, "place", word, 100.0)) for t, j in self._lazy_place_terms)
+            if reading != NO_PLACE else ()
         )
-        result = (lead, len(word), hits) if hits else None
+        result = (lead, len(word), hits, reading == PLACE_BY_SHAPE) if hits else None
         self._lazy_plans[run] = result  # type: ignore[assignment]
         return result  # type: ignore[return-value]
 
@@ -689,8 +703,10 @@ class Matcher:
         plan = self._lazy_plan(post.ntext[ws - 1 : we - 1])
         if plan is None:
             return
-        lead, length, hits = plan  # type: ignore[misc]
+        lead, length, hits, by_shape = plan  # type: ignore[misc]
         s = ws + lead
+        if by_shape and not post.capitalised(s):
+            return  # "кринжово" is shaped like a village; "Работино" is written like one
         si = post.sentence(s)
         for t, h in hits:
             raw = _Raw(t, s - 1, s - 1 + length, (h,))

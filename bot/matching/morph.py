@@ -37,6 +37,10 @@ _SETTLEMENT_MIN_LEN = 7
 # ("олександрівка", "курахове", "покровськ"). Common nouns shaped the same way have
 # plurals ("готівка", cash: готівки), so they do not count.
 _UK_SETTLEMENT_LEMMA = re.compile(r"(?:[ії]вка|[оеє]ве|[иі]не|[сц]ьк)$")
+# Place readings (Morphology.place_reading): none, a dictionary's likeliest reading, or
+# only the word's shape (slang such as "кринжово" is shaped like a village too, so the
+# matcher counts those only where the post writes them with a capital letter).
+NO_PLACE, PLACE_BY_DICTIONARY, PLACE_BY_SHAPE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ class WordInfo:
     lemmas: frozenset[str]
     known: bool  # in a dictionary (fuzzy matching is only for unknown words)
     script: str  # "cyr", "lat" or "other"
-    place: bool = False  # a geographic name (dictionary reading, or a village-like unknown word)
+    place: bool = False  # a geographic name (dictionary reading, or a village-like word)
+    place_shape: bool = False  # ... only by its shape: counts where written with a capital
 
 
 def en_lemmas(word: str) -> frozenset[str]:
@@ -114,7 +119,7 @@ class Morphology:
         ) if self._uk is not None else frozenset()
         self._plural_paradigms: dict[int, bool] = {}
         self._cache: dict[str, WordInfo] = {}
-        self._places: dict[str, bool] = {}
+        self._places: dict[str, int] = {}
         self._in_dictionaries: dict[str, tuple[bool, bool]] = {}
         self._guesses: dict[str, frozenset[str]] = {}
         self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
@@ -159,13 +164,17 @@ class Morphology:
         return found
 
     def is_place(self, word: str) -> bool:
-        """Whether the dictionary's likeliest reading of a word is a place name: what
-        `info(word).place` says, from tags only (half the cost of a full analysis)."""
+        """Whether a word reads as a place name: what `info(word).place` says."""
+        return self.place_reading(word) != NO_PLACE
+
+    def place_reading(self, word: str) -> int:
+        """NO_PLACE, PLACE_BY_DICTIONARY or PLACE_BY_SHAPE (see there), from dictionary
+        entries and tags only (a fraction of a full analysis); cached."""
         cached = self._cache.get(word)
         if cached is not None:
-            return cached.place
+            return PLACE_BY_SHAPE if cached.place_shape else PLACE_BY_DICTIONARY if cached.place else NO_PLACE
         if len(word) < 4 or word.isascii() or not _CYRILLIC.search(word):
-            return False
+            return NO_PLACE
         found = self._places.get(word)
         if found is None:
             if len(self._places) >= _CACHE_LIMIT:
@@ -173,20 +182,20 @@ class Morphology:
             found = self._places[word] = self._place_reading(word)
         return found
 
-    def _place_reading(self, word: str) -> bool:
-        # The same decisions as _analyse, with tag() instead of parse().
+    def _place_reading(self, word: str) -> int:
         ru_known, uk_known = self._dictionaries(word)
         if not (ru_known or uk_known):
-            return _looks_like_settlement(word)
+            return PLACE_BY_SHAPE if _looks_like_settlement(word) else NO_PLACE
+        # A Ukrainian-looking word known to the Ukrainian dictionary is read as Ukrainian.
         uk_word = bool(_UK_LETTERS.search(word))
-        place = False
-        if ru_known and not (uk_word and uk_known):
-            place = self._likeliest_is_place(self._ru, word)
-        if not place and self._uk is not None and uk_known:
-            place = self._likeliest_is_place(self._uk, word) or (
-                not ru_known and self._uk_settlement(word)
-            )
-        return place
+        if ru_known and not (uk_word and uk_known) and self._likeliest_is_place(self._ru, word):
+            return PLACE_BY_DICTIONARY
+        if self._uk is not None and uk_known:
+            if self._likeliest_is_place(self._uk, word):
+                return PLACE_BY_DICTIONARY
+            if not ru_known and self._uk_settlement(word):
+                return PLACE_BY_SHAPE
+        return NO_PLACE
 
     def _likeliest_is_place(self, analyzer: Any, word: str) -> bool:
         """Whether the likeliest dictionary reading of a known word is a place name.
@@ -208,19 +217,23 @@ class Morphology:
         return False
 
     def _uk_settlement(self, word: str) -> bool:
-        """Whether a Ukrainian dictionary word reads as a village or town: a noun
-        without plural forms whose dictionary form has a settlement ending."""
+        """Whether a Ukrainian dictionary word reads as a village or town: EVERY reading
+        is a noun without plural forms whose dictionary form has a settlement ending
+        ("вчергове", once again, is also an adverb; "чудове" an adjective)."""
         d = self._uk.dictionary
+        found = False
         for fixed, parses in d.words.similar_items(word, self._uk.char_substitutes):
             for para_id, idx in parses:
                 lemma = d.build_normal_form(para_id, idx, fixed)
-                if (
+                if not (
                     len(lemma) >= _SETTLEMENT_MIN_LEN - 1
                     and _UK_SETTLEMENT_LEMMA.search(lemma)
+                    and str(d.build_tag_info(para_id, idx)).startswith("NOUN")
                     and not self._has_plural(para_id)
                 ):
-                    return True
-        return False
+                    return False
+                found = True
+        return found
 
     def _has_plural(self, para_id: int) -> bool:
         """Whether a Ukrainian paradigm has plural forms (cached per paradigm)."""
@@ -263,29 +276,27 @@ class Morphology:
         if not _CYRILLIC.search(word):
             return WordInfo(frozenset({word}), False, "other")
         lemmas: set[str] = set()
-        place = False
         ru_known, uk_known = self._dictionaries(word)
         if not (ru_known or uk_known):
             # A word no dictionary knows (a typo, a name, slang): no lemmas guessed from
             # its ending here, as guessing costs ~100 µs a word, most of a cold scan;
             # the matcher asks for guesses (guessed_lemmas) only for forms of its terms.
-            return WordInfo(frozenset({word}), False, "cyr", _looks_like_settlement(word))
+            shape = _looks_like_settlement(word)
+            return WordInfo(frozenset({word}), False, "cyr", shape, shape)
         uk_word = bool(_UK_LETTERS.search(word))
         # A Ukrainian-looking word known to the Ukrainian dictionary is read as Ukrainian
         # only; otherwise every dictionary that knows it contributes its lemmas.
         if ru_known and not (uk_word and uk_known):
             lemmas |= self._dictionary_lemmas(self._ru, word)
-            # Only when the likeliest reading is a place: "мали" yes, "стали" no.
-            place = self._likeliest_is_place(self._ru, word)
         if uk_known:
             lemmas |= self._dictionary_lemmas(self._uk, word)
-            place = place or self._likeliest_is_place(self._uk, word) or (
-                not ru_known and self._uk_settlement(word)
-            )
         lemmas.add(word)
-        # Very short place readings ("усе" as the river Уса) are mostly noise.
-        place = place and len(word) >= 4
-        return WordInfo(frozenset(lemmas), ru_known or uk_known, "cyr", place)
+        # Only when the likeliest reading is a place ("мали" yes, "стали" no); very short
+        # place readings ("усе" as the river Уса) are mostly noise.
+        place = self._place_reading(word) if len(word) >= 4 else NO_PLACE
+        return WordInfo(
+            frozenset(lemmas), ru_known or uk_known, "cyr", place != NO_PLACE, place == PLACE_BY_SHAPE
+        )
 
     def term_lemmas(self, word: str, lang: str) -> frozenset[str]:
         """Lemmas of a rule term word in the language the operator listed it under."""
