@@ -28,7 +28,7 @@ from bot.matching.normalize import Normalized, normalize
 from bot.matching.scanner import LENGTH_BITS, LENGTH_MASK, build_scanner
 from bot.matching.textview import words_view
 from bot.matching.translit import cyrillic_skeleton, skeleton
-from bot.matching.typos import TypoPool, TypoPools
+from bot.matching.typos import TypoPool, TypoPools, slip_index
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
 # In textview's sentence view: a line break or bullet, or sentence punctuation followed
@@ -190,6 +190,8 @@ class Matcher:
         self._prefix_min = self._prefix_lengths[0] if self._prefix_lengths else 0
         self._prefix_heads = {p[: self._prefix_min] for by_text in self._prefix_index.values() for p in by_text}
         self._all_pools = TypoPools(self._cyr_pool, self._lat_pool, self._skel_pool, self._edit_targets)
+        # Every typo-matched form by its one-slip keys, shared by all pools (TypoPool.slips).
+        self._slip_index = slip_index(self._cyr_pool.forms + self._lat_pool.forms)
         self._cyr_cutoff = self._cyr_pool.lowest()
         self._lat_cutoff = max(self._lat_pool.lowest(), _EN_FUZZY_FLOOR)
         # English words that look like romanised Russian ("sirens" ~ сирены) need a close call.
@@ -378,16 +380,15 @@ class Matcher:
                 add(t, j, "fuzzy", word, 100.0 * (1 - best / max(len(word), 1)))
         return tuple(out)
 
-    @staticmethod
     def _fuzzy(
-        word: str, probe: str, pool: TypoPool, cutoff: float, kind: str, add: Callable[..., None]
+        self, word: str, probe: str, pool: TypoPool, cutoff: float, kind: str, add: Callable[..., None]
     ) -> None:
         if not pool.forms or cutoff > 100 or not probe:
             return
         found = pool.search(probe, cutoff)
         if kind == "fuzzy" and len(probe) >= _MIN_SLIP_LEN:
             seen = {i for _, _, i in found}
-            found += [f for f in pool.slips(probe) if f[2] not in seen]
+            found += [f for f in pool.slips(probe, self._slip_index) if f[2] not in seen]
         for score, form, i in found:
             for t, j, threshold in pool.entries[i]:
                 if score >= max(threshold, cutoff):

@@ -8,6 +8,7 @@ scan pattern stands for) is compared whole.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -36,24 +37,19 @@ class TypoPool:
 
     # Head key → its forms sorted by length, their indexes, their lengths.
     _buckets: dict[str, tuple[list[str], list[int], list[int]]] = field(default_factory=dict)
-    # slip keys (see _slip_keys) → indexes of the forms (built on first use).
-    _slips: dict[str, list[int]] | None = None
-
-    def slips(self, probe: str) -> list[tuple[float, str, int]]:
-        """Forms one common slip away from probe, which costs a short word too much
-        plain similarity: two neighbouring letters swapped ("ввыод", "evacuaiton"), or
-        in Cyrillic only vowels people confuse ("вывад", see vowel_skeleton). Scored
-        halfway between the plain similarity and 100: (score, form, index)."""
-        if self._slips is None:
-            self._slips = {}
-            for i, form in enumerate(self.forms):
-                for key in _slip_keys(form):
-                    self._slips.setdefault(key, []).append(i)
+    def slips(self, probe: str, index: SlipIndex) -> list[tuple[float, str, int]]:
+        """Forms of this pool one common slip away from probe, which costs a short word
+        too much plain similarity: two neighbouring letters swapped ("ввыод",
+        "evacuaiton"), or in Cyrillic only vowels people confuse ("вывад", see
+        vowel_skeleton). Scored halfway between the plain similarity and 100:
+        (score, form, index). `index` is slip_index() of every form of every pool."""
+        if not self._index and self.forms:
+            self._index = {form: i for i, form in enumerate(self.forms)}
         out: dict[int, tuple[float, str, int]] = {}
         for key in _slip_keys(probe):
-            for i in self._slips.get(key, ()):
-                form = self.forms[i]
-                if form == probe or i in out:
+            for form in index.get(key, ()):
+                i = self._index.get(form)
+                if i is None or form == probe or i in out:
                     continue
                 if key[0] == "t" and OSA.distance(probe, form, score_cutoff=1) != 1:
                     continue  # the same letters, but more than one swap apart
@@ -118,6 +114,18 @@ _VOWEL_CLASSES = str.maketrans({"о": "а", "е": "и", "я": "и", "э": "и", 
 def vowel_skeleton(word: str) -> str:
     """A Cyrillic word with confusable vowels merged ("вывод" and "вывад" → "вывад")."""
     return word.translate(_VOWEL_CLASSES)
+
+
+SlipIndex = dict[str, list[str]]
+
+
+def slip_index(forms: Iterable[str]) -> SlipIndex:
+    """Forms by slip key (see TypoPool.slips): one index shared by all pools."""
+    index: SlipIndex = {}
+    for form in dict.fromkeys(forms):
+        for key in _slip_keys(form):
+            index.setdefault(key, []).append(form)
+    return index
 
 
 def _slip_keys(word: str) -> tuple[str, ...]:
