@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _CYR_TO_LAT = {
     "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh",
@@ -20,9 +21,12 @@ _SKELETON_STEPS: tuple[tuple[str, str], ...] = (
 _DOUBLES = re.compile(r"(.)\1+")
 
 
+_TO_LATIN = str.maketrans(_CYR_TO_LAT)
+
+
 def to_latin(word: str) -> str:
     """Romanise a Cyrillic word letter by letter (Latin letters pass through)."""
-    return "".join(_CYR_TO_LAT.get(ch, ch) for ch in word)
+    return word.translate(_TO_LATIN)
 
 
 def skeleton(latin: str) -> str:
@@ -33,6 +37,7 @@ def skeleton(latin: str) -> str:
     return _DOUBLES.sub(r"\1", s)
 
 
+@lru_cache(maxsize=65536)  # term forms recur across terms and rule reloads
 def cyrillic_skeleton(word: str) -> str:
     """The skeleton of a Cyrillic word, comparable with skeleton(latin_word)."""
     return skeleton(to_latin(word))
