@@ -125,6 +125,12 @@ _FOLDS_UNLIKE_LOWER = {
 # words, combining marks (incl. Cyrillic ones), invisible characters and the above.
 # One C-level search; almost every post has none of them.
 _SUSPICIOUS = re.compile("[^" + _class_of(_SAFE_RANGES, _FOLDS_UNLIKE_LOWER) + "]")
+# Three single letters in a row (textview letters view: digits are no letters, so
+# "a 6.3-inch" is no run): every run of four or more spaced-out letters holds one,
+# ordinary text almost never.
+_SINGLE_LETTERS = re.compile(rb" a a a ")
+# A Cyrillic letter next to a Latin one (textview scripts view).
+_SEAM_CL, _SEAM_LC = re.compile(rb"cl"), re.compile(rb"lc")
 # A hyphen, spaces and a line break (textview sentence view; "\r" counts as a space).
 _HYPHEN_BREAK = re.compile(rb"-[ ]*N")
 
@@ -134,15 +140,21 @@ def _views(codes: bytes) -> tuple[bytes, bytes]:
     return textview.starts_view(codes), textview.sentences_view(codes)
 
 
-def _plain(codes: bytes, word_marks: bytes, sentence_marks: bytes) -> bool:
-    """True when encoded, case-folded text has no spaced letters, line-break hyphens or
-    mixed-script words (byte-level checks; the exact patterns run only when they fire)."""
-    # Three single letters in a row: every run of four or more spaced-out letters
-    # holds one, ordinary text almost never (a substring search, faster than a regex).
-    if b" a a a " in word_marks or _HYPHEN_BREAK.search(sentence_marks):
-        return False
+def _needs_checking(codes: bytes, sentence_marks: bytes, folded: str) -> bool:
+    """Whether lower-cased text may hold spaced letters, line-break hyphens or
+    mixed-script words: byte-level checks, each confirmed by its exact pattern only when
+    it fires (those cost ~30 µs a post)."""
+    letters = b" " + codes.translate(textview.LETTERS_TABLE) + b" "
+    if _SINGLE_LETTERS.search(letters) and _SPACED.search(folded):
+        return True
+    if _HYPHEN_BREAK.search(sentence_marks) and _LINE_HYPHEN.search(folded):
+        return True
     scripts = codes.translate(textview.SCRIPTS_TABLE)
-    return not (b"l" in scripts and b"c" in scripts and (b"cl" in scripts or b"lc" in scripts))
+    # (Literal patterns: sre searches those faster than bytes.__contains__ does.)
+    return bool(
+        b"l" in scripts and b"c" in scripts and (_SEAM_CL.search(scripts) or _SEAM_LC.search(scripts))
+        and _has_seam(folded)
+    )
 
 
 class Normalized(NamedTuple):
@@ -242,10 +254,7 @@ def normalize(text: str) -> Normalized:
         # character is in textview's code page ("?" marks any other) needs no search:
         # there lower-casing and case folding agree (tests/test_normalize.py).
         words, sentences = _views(codes)
-        if _plain(codes, words, sentences) or not (
-            # The byte-level checks over-approximate: confirm with the exact patterns.
-            _SPACED.search(folded) or _LINE_HYPHEN.search(folded) or _has_seam(folded)
-        ):
+        if not _needs_checking(codes, sentences, folded):
             # Same length and no structural change: offsets are the identity.
             ntext = folded.replace("ё", "е") if "ё" in folded else folded
             return Normalized(ntext, text, None, None, codes, words, sentences)

@@ -73,6 +73,8 @@ SENTENCES_TABLE = _table(
     },
     ord("a"),
 )
+# Letters only (not digits) as "a", everything else " ".
+LETTERS_TABLE = _table({b: ord("a") for b in CYRILLIC_BYTES | LATIN_BYTES}, 0x20)
 SCRIPTS_TABLE = _table({**{b: ord("c") for b in CYRILLIC_BYTES}, **{b: ord("l") for b in LATIN_BYTES}}, 0x20)
 
 
