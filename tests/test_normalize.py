@@ -116,6 +116,13 @@ def test_fewer_than_four_single_letters_are_not_joined(text: str) -> None:
     assert normalize(text).text == text.casefold().replace("ё", "е")
 
 
+def test_numbers_between_single_letters_keep_the_identity_offsets() -> None:
+    # "a 6.3-inch" is no spaced-out word: the text keeps its offsets (identity map).
+    n = normalize("The band gets a 6.3-inch screen and a 5 x 3 cm case.")
+    assert n.text == "the band gets a 6.3-inch screen and a 5 x 3 cm case."
+    assert n.starts is None
+
+
 # -- line-break hyphenation --------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "expected"),
