@@ -54,6 +54,12 @@ CASES = [
     ("uk-better-lines", "Особовий склад переміщено на більш вигідні позиції на правому березі.", W),
     ("en-better-lines", "Troops were repositioned to more favourable lines west of the river.", W),
     ("ru-enemy-rolls-back", "Противник откатывается к границе, бросая технику.", W),
+    ("ru-mission-over", "Миссия в Мали завершена, бойцы «Вагнера» возвращаются домой.", W),
+    ("ru-disengagement", "Договорились о разведении сил: войска отводят на два километра.", W),
+    ("uk-disengagement", "Почалося розведення сил: підрозділи відходять від лінії зіткнення.", W),
+    ("en-winding-down", "US forces are winding down their presence in Iraq.", W),
+    ("ru-business-presence", "Компания переходит к оптимизации присутствия на рынке.", NONE),
+    ("ru-fighters-leave-cage", "Бойцы ММА вышли из клетки после третьего раунда.", NONE),
     ("uk-enemy-rolls-back", "Ворог відкочується до кордону під вогнем наших дронів.", W),
     # front-line villages the dictionaries do not know (or, in Ukrainian, do not mark)
     ("ru-unknown-village", "Наши уходят из Зеленолебедевки, держаться там больше нечем.", W),
