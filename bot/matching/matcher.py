@@ -408,7 +408,6 @@ class Matcher:
         all_concepts: also work out concepts no rule needed (for explanations).
         """
         norm = normalize(text)
-        ntext = norm.text
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
         codes = norm.codes
         # One byte search rules out most posts ("/" is in "://" and "t.me/").

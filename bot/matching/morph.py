@@ -121,7 +121,6 @@ class Morphology:
         self._cache: dict[str, WordInfo] = {}
         self._places: dict[str, int] = {}
         self._in_dictionaries: dict[str, tuple[bool, bool]] = {}
-        self._guesses: dict[str, frozenset[str]] = {}
         self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
 
     @property
@@ -257,19 +256,6 @@ class Morphology:
             for para_id, idx in parses
         }
 
-    def guessed_lemmas(self, word: str) -> frozenset[str]:
-        """Lemmas guessed from a word's ending when no dictionary knows it ("хмеймима" →
-        хмеймим). Costly (~100 µs): for words known to be forms of a term word only."""
-        found = self._guesses.get(word)
-        if found is None:
-            if len(self._guesses) >= _CACHE_LIMIT:
-                self._guesses.clear()
-            lemmas = {p.normal_form.replace("ё", "е") for p in self._ru.parse(word)}
-            if self._uk is not None and _UK_LETTERS.search(word):
-                lemmas |= {p.normal_form for p in self._uk.parse(word)}
-            found = self._guesses[word] = frozenset(lemmas)
-        return found
-
     def _analyse(self, word: str) -> WordInfo:
         if word.isascii():
             return WordInfo(en_lemmas(word), False, "lat")
@@ -280,7 +266,7 @@ class Morphology:
         if not (ru_known or uk_known):
             # A word no dictionary knows (a typo, a name, slang): no lemmas guessed from
             # its ending here, as guessing costs ~100 µs a word, most of a cold scan;
-            # the matcher asks for guesses (guessed_lemmas) only for forms of its terms.
+            # forms of term words get their term word's lemmas from the matcher.
             shape = _looks_like_settlement(word)
             return WordInfo(frozenset({word}), False, "cyr", shape, shape)
         uk_word = bool(_UK_LETTERS.search(word))
