@@ -2,7 +2,9 @@
 
 A pool holds forms (each pointing at the term words it stands for); a large pool (every
 term word's forms) is indexed by the first letters, a small one (the few term words a
-scan pattern stands for) is compared whole.
+scan pattern stands for) is compared whole. Two common slips that cost a short word too
+much similarity (a vowel written as heard, two neighbouring letters swapped) are looked up
+by key in one index shared by all pools (see TypoPool.slips).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class TypoPool:
 
     # Head key → its forms sorted by length, their indexes, their lengths.
     _buckets: dict[str, tuple[list[str], list[int], list[int]]] = field(default_factory=dict)
+
     def slips(self, probe: str, index: SlipIndex) -> list[tuple[float, str, int]]:
         """Forms of this pool one common slip away from probe, which costs a short word
         too much plain similarity: two neighbouring letters swapped ("ввыод",
@@ -129,8 +132,8 @@ def slip_index(forms: Iterable[str]) -> SlipIndex:
 
 
 def _slip_keys(word: str) -> tuple[str, ...]:
-    """Index keys under which a word and its one-slip variants meet: its letters in
-    order ("t…": a swap keeps them), and for Cyrillic its vowel skeleton ("v…")."""
+    """Index keys under which a word and its one-slip variants meet: its letters sorted
+    ("t…": a swap keeps them), and for Cyrillic its vowel skeleton ("v…")."""
     letters = "t" + "".join(sorted(word))
     return (letters, "v" + vowel_skeleton(word)) if not word.isascii() else (letters,)
 
