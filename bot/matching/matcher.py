@@ -431,9 +431,13 @@ class Matcher:
             if spans:
                 view, word_marks, sentence_marks = blank_addresses(spans, codes)
                 post = _Post(norm, view, word_marks, sentence_marks)
-                # A match's word starts at text index end - length + 1.
-                matches = [(e, v) for e, v in matches if not inside(e - (v & LENGTH_MASK) + 1, spans)]
-                words, _, analysis.words_looked_up = self._words(post, matches)
+                # A candidate's run starts at text index (view start - lead) - 1; runs
+                # never straddle a mention's edge, so the plans found stay valid.
+                words = [(s, plan) for s, plan in words if not inside(s - plan.lead - 1, spans)]
+                # (A match's word starts at text index end - length + 1.)
+                analysis.words_looked_up = sum(
+                    1 for e, v in matches if not inside(e - (v & LENGTH_MASK) + 1, spans)
+                )
         found, present = self._verify(post, words)
         concepts: dict[str, list[Occurrence]] = defaultdict(list)
         analysis.concepts = concepts
@@ -597,7 +601,7 @@ class Matcher:
             e = s + plan.length
             for concept, group in plan.singles:
                 if concept in needed:
-                    raws = tuple(_Raw(t, s - 1, e - 1, (h,)) for t, h in group)
+                    raws = tuple([_Raw(t, s - 1, e - 1, (h,)) for t, h in group])
                     concepts[concept].append(Occurrence(tok, tok, raws, si, si))
             for pos, raw in phrases:
                 concept = term_concept[raw.term]
