@@ -60,6 +60,10 @@ CASES = [
     ("en-winding-down", "US forces are winding down their presence in Iraq.", W),
     ("ru-business-presence", "Компания переходит к оптимизации присутствия на рынке.", NONE),
     ("ru-fighters-leave-cage", "Бойцы ММА вышли из клетки после третьего раунда.", NONE),
+    ("ru-sport-retreat", "Наши отошли от провального первого тайма и забили дважды.", NONE),
+    ("uk-sport-leave", "Наша збірна вийшла з групи чемпіонату Європи з першого місця.", NONE),
+    ("ru-talks-then-pullout", "После раунда переговоров в Стамбуле Россия отводит войска от Киева.", W),
+    ("en-final-withdrawal", "The final withdrawal of US troops from Afghanistan ended the war.", W),
     ("uk-enemy-rolls-back", "Ворог відкочується до кордону під вогнем наших дронів.", W),
     # front-line villages the dictionaries do not know (or, in Ukrainian, do not mark)
     ("ru-unknown-village", "Наши уходят из Зеленолебедевки, держаться там больше нечем.", W),

@@ -143,7 +143,10 @@ async def test_rule_show_lists_condition_and_truncated_terms(env: Env) -> None:
     lines = reply.splitlines()
     assert lines[0].startswith("Rule withdrawal.pullout_forces (enabled; line ")
     assert lines[1] == "topic: withdrawal · severity: high · route: analysts"
-    assert "match: ((pullout NOT NEAR/3 not_pullout) NOT NEAR/1 conclusion) NEAR/8 (forces OR us)" in lines
+    assert (
+        "match: (((pullout NOT NEAR/3 not_pullout) NOT NEAR/1 conclusion) NOT WITHIN/10 sport)"
+        " NEAR/8 (forces OR us)"
+    ) in lines
     assert any(line.startswith("  pullout — Unambiguous") for line in lines)
     ru = next(line for line in lines if line.startswith('    ru: "вывод", "вывода"'))
     assert ru.endswith("… +23 more")  # 35 Russian pullout terms, 12 shown
