@@ -205,8 +205,10 @@ class Morphology:
     def _may_be_place(self, analyzer: Any, word: str) -> bool:
         """Whether any dictionary reading of a word is a place name (the same entries
         pymorphy's dictionary unit reads, ё-substitutes included)."""
-        d = analyzer.dictionary
         geox = self._geox[id(analyzer)]
+        if not geox:
+            return False  # a dictionary without place tags (the Ukrainian one)
+        d = analyzer.dictionary
         paradigms = d.paradigms
         for parses in d.words.similar_item_values(word, analyzer.char_substitutes):
             for para_id, idx in parses:
@@ -279,7 +281,7 @@ class Morphology:
         lemmas.add(word)
         # Only when the likeliest reading is a place ("мали" yes, "стали" no); very short
         # place readings ("усе" as the river Уса) are mostly noise.
-        place = self._place_reading(word) if len(word) >= 4 else NO_PLACE
+        place = self.place_reading(word)  # shared with is_place: often asked first
         return WordInfo(
             frozenset(lemmas), ru_known or uk_known, "cyr", place != NO_PLACE, place == PLACE_BY_SHAPE
         )
