@@ -332,3 +332,11 @@ def disguised(draw: st.DrawFn) -> tuple[str, str]:
 def test_property_latin_look_alikes_fold_back(pair: tuple[str, str], frame: str) -> None:
     word, text = pair
     assert normalize(frame.format(text)).text == normalize(frame.format(word)).text
+
+
+@pytest.mark.parametrize("emoji", [1, 3, 16, 17, 40])
+def test_evasion_is_undone_among_any_number_of_emoji(emoji: int) -> None:
+    # Emoji send a post past the lower-casing fast path's first check: an invisible
+    # character or a stress mark among any number of them is still undone.
+    text = "🔥" * emoji + " Эва\u200bкуа\u0301ция посольства " + "⚡️" * emoji
+    assert normalize(text).text == "🔥" * emoji + " эвакуация посольства " + "⚡️" * emoji

@@ -256,3 +256,22 @@ def test_inflections_match_by_lemma_without_typo_matching(
     (hit,) = build_matcher(rules, morph).match(text)
     assert [(t.surface, t.kind) for t in hit.terms] == [(surface, "lemma")]
     assert hit.spans == build_matcher(rules, morph, exhaustive=True).match(text)[0].spans
+
+
+def test_rules_are_evaluated_exactly_when_every_requirement_group_is_met(morph: Morphology) -> None:
+    # The bit-indexed pre-selection must pick the same rules as checking each rule's
+    # requirement groups against the concepts found, for any set of concepts.
+    import random
+
+    from bot.bench.large_rules import large_rules_yaml
+    from bot.matching.conditions import requirements
+
+    for ruleset in (load_rules(ROOT / "config" / "rules.yaml"), parse_rules(large_rules_yaml(seed=3), "<large>")):
+        matcher = build_matcher(ruleset, morph)
+        names = sorted(matcher._bit)
+        needs = [requirements(r.match, matcher._lazy) for r in matcher.rules]
+        rnd = random.Random(5)
+        for _ in range(3000):
+            present = set(rnd.sample(names, rnd.randint(0, min(len(names), 12))))
+            expected = tuple(i for i, groups in enumerate(needs) if all(g & present for g in groups))
+            assert matcher._todo(present)[0] == expected

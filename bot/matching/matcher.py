@@ -235,6 +235,13 @@ class Matcher:
             for group in req:
                 group_bit.setdefault(group, 1 << len(group_bit))
         self._needs = [sum(group_bit[g] for g in set(req)) for req in self._requires]
+        # Each rule filed under one bit it needs (its lowest): a new set of groups met
+        # looks only at the rules filed under its own bits, not at every rule.
+        self._always = tuple(i for i, need in enumerate(self._needs) if not need)
+        self._rules_by_bit: dict[int, list[tuple[int, int]]] = {}
+        for i, need in enumerate(self._needs):
+            if need:
+                self._rules_by_bit.setdefault(need & -need, []).append((i, need))
         self._bit = {name: 1 << i for i, name in enumerate(dict.fromkeys(self._term_concept))}
         self._groups_of = {
             name: sum(b for g, b in group_bit.items() if name in g) for name in self._bit
@@ -526,7 +533,7 @@ class Matcher:
             satisfied |= groups_of[name]
         cached = self._todo_cache.get(satisfied)
         if cached is None:
-            todo = tuple(i for i, need in enumerate(self._needs) if satisfied & need == need)
+            todo = self._allowed(satisfied)
             mentioned = 0
             for i in todo:
                 mentioned |= self._mention_bits[i]
@@ -535,6 +542,20 @@ class Matcher:
                 self._todo_cache.clear()
             self._todo_cache[satisfied] = cached
         return cached
+
+    def _allowed(self, satisfied: int) -> tuple[int, ...]:
+        """The rules (ascending indexes) all of whose requirement groups are met."""
+        found = list(self._always)
+        by_bit = self._rules_by_bit
+        bits = satisfied
+        while bits:
+            low = bits & -bits
+            bits ^= low
+            for i, need in by_bit.get(low, ()):
+                if satisfied & need == need:
+                    found.append(i)
+        found.sort()
+        return tuple(found)
 
     def _mentioned(self, present: set[str], mentioned: int) -> set[str]:
         """The present concepts that some rule to evaluate mentions (bits from _todo)."""
