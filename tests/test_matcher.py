@@ -70,6 +70,7 @@ AB = "a: {any: [альфа]}\nb: {any: [бета]}"
 OUT = "a: {ru: [вывод]}\nb: {ru: [средства]}"
 INCLUDE = 'a: {any: [альфа]}\nb: {any: ["@a", бета]}'
 PLACE = "a: {any: [<place>]}"
+VILLAGE = "a: {any: [<village>]}"
 FUZZY = "a: {ru: [эвакуация, вывод, выводить, покидать]}"
 NOFUZZY = "a: {fuzzy: 0, ru: [эвакуация, вывод]}"
 EDITS = "a: {ru: [эвакуация~1], en: [withdraw~1]}"
@@ -154,6 +155,13 @@ ENGINE_CASES = [
     ("place-tartus", PLACE, "a", None, "до Тартуса", True),
     ("place-kherson", PLACE, "a", None, "из Херсона", True),
     ("place-not-a-place", PLACE, "a", None, "со стола", False),
+    # <village>: a place name shaped like a village's, written with a capital letter
+    ("village-unknown-shape", VILLAGE, "a", None, "у Красногоровки", True),
+    ("village-dictionary-shape", VILLAGE, "a", None, "из Новоалександровки", True),
+    ("village-uk-dictionary", VILLAGE, "a", None, "біля Олександрівки", True),
+    ("village-lower-case", VILLAGE, "a", None, "у новоалександровки", False),
+    ("village-slang-lower-case", VILLAGE, "a", None, "кринжово вышло", False),
+    ("village-not-a-village", VILLAGE, "a", None, "из Москвы", False),
     # typos of words no dictionary knows; real words never fuzzy-match
     ("fuzzy-evac", FUZZY, "a", None, "эвакуацыю", True),
     ("fuzzy-evac-vowel", FUZZY, "a", None, "эвокуация", True),

@@ -105,7 +105,7 @@ CASES = [
     ("tilde-7", ("[вывод, вывести]", "[вывод, эвак~7]"), 8, 17,
      "~7 is neither an edit count (1-3) nor a similarity (50-100)"),
     ("unknown-word-class", ("[вывод, вывести]", "[вывод, <city>]"), 8, 17,
-     "unknown word class (known: <place>)"),
+     "unknown word class (known: <place>, <village>)"),
     ("near-0", ("pullout NEAR/3 forces", "pullout NEAR/0 forces"), 14, 20,
      "NEAR/0: the distance must be 1 to 100 words"),
     ("near-101", ("pullout NEAR/3 forces", "pullout WITHIN/101 forces"), 14, 20,

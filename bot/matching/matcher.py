@@ -14,7 +14,7 @@ import gc
 import re
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 from bot.domain import Hit, TermMatch
 from bot.matching.addresses import address_spans, blank_addresses, inside
 from bot.matching.conditions import close, refs, requirements, windowable_lazy
-from bot.matching.morph import NO_PLACE, PLACE_BY_SHAPE, Morphology
+from bot.matching.morph import NO_PLACE, PLACE_BY_SHAPE, Morphology, looks_like_settlement
 from bot.matching.normalize import Normalized, normalize
 from bot.matching.scanner import LENGTH_BITS, LENGTH_MASK, build_scanner
 from bot.matching.textview import words_view
@@ -109,6 +109,7 @@ _NO_TARGETS = TypoPool()  # shared empty typo pool, never added to
 # A candidate word: view start, plan, and the phrases it completes (its word index in
 # the phrase, the match).
 _Found = tuple[int, _Plan, list[tuple[int, "_Raw"]]]
+_LazyHits = tuple[tuple[int, _WordHit], ...]  # tag-only term hits of one word
 # A neighbouring word: view start, view end, the word.
 _Neighbour = tuple[int, int, str]
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
@@ -219,7 +220,9 @@ class Matcher:
         self._lazy = frozenset(self._term_concept[t] for t in self._lazy_terms)
         # What a place name contributes to tag-only terms: the same hits word_hits
         # gives it for them, without its typo search (places need none).
-        self._lazy_place_terms = [(t, j) for t, j in self._tag_terms.get("place", ()) if t in self._lazy_terms]
+        self._lazy_place_terms = tuple((t, j) for t, j in self._tag_terms.get("place", ()) if t in self._lazy_terms)
+        # <village>: a place name shaped like a village's, written with a capital letter.
+        self._lazy_village_terms = tuple((t, j) for t, j in self._tag_terms.get("village", ()) if t in self._lazy_terms)
         # Per rule, groups of concepts of which one each must occur (the scan finds
         # them); a rule with none is always evaluated.
         self._requires = [requirements(r.match, self._lazy) for r in self.rules]
@@ -706,9 +709,9 @@ class Matcher:
         return hit
 
     # -- tag-only terms (<place>): no letters to scan for, so worked out on demand ------
-    def _lazy_plan(self, run: str) -> tuple[int, int, tuple[tuple[int, _WordHit], ...], bool] | None:
-        """(lead, word length, tag-only term hits, a place only by its shape) of a word
-        run, or None (cached per run)."""
+    def _lazy_plan(self, run: str) -> tuple[int, int, _LazyHits, _LazyHits] | None:
+        """(lead, word length, tag-only term hits, those that count only where the word
+        is written with a capital letter) of a word run, or None (cached per run)."""
         plan = self._lazy_plans.get(run, _MISSING)
         if plan is not _MISSING:
             return plan  # type: ignore[return-value]
@@ -719,13 +722,25 @@ class Matcher:
         # Tag-only terms are place names: a word the dictionary does not read as one
         # needs no analysis (and no typo matching) here.
         reading = self.morph.place_reading(word) if word else NO_PLACE
-        hits = (
-            tuple((t, _WordHit(t, j, "place", word, 100.0)) for t, j in self._lazy_place_terms)
-            if reading != NO_PLACE else ()
+        always: tuple[tuple[int, int], ...] = ()
+        capitalised: tuple[tuple[int, int], ...] = ()
+        if reading == PLACE_BY_SHAPE:
+            # Only the shape says "village" ("кринжово" has it too): the capital decides.
+            capitalised = self._lazy_place_terms + self._lazy_village_terms
+        elif reading != NO_PLACE:
+            always = self._lazy_place_terms
+            if self._lazy_village_terms and looks_like_settlement(word):
+                capitalised = self._lazy_village_terms  # "Новоалександровка", a dictionary place
+        result = (
+            (lead, len(word), self._place_hits(always, word), self._place_hits(capitalised, word))
+            if always or capitalised else None
         )
-        result = (lead, len(word), hits, reading == PLACE_BY_SHAPE) if hits else None
         self._lazy_plans[run] = result  # type: ignore[assignment]
-        return result  # type: ignore[return-value]
+        return result
+
+    @staticmethod
+    def _place_hits(terms: Sequence[tuple[int, int]], word: str) -> _LazyHits:
+        return tuple((t, _WordHit(t, j, "place", word, 100.0)) for t, j in terms)
 
     def _lazy_word(self, post: _Post, concepts: dict[str, list[Occurrence]], tok: int, ws: int, we: int) -> None:
         """Add the tag-only term hits of the word run [ws, we) (view), word index tok."""
@@ -735,10 +750,14 @@ class Matcher:
         plan = self._lazy_plan(post.ntext[ws - 1 : we - 1])
         if plan is None:
             return
-        lead, length, hits, by_shape = plan  # type: ignore[misc]
+        lead, length, always, capitalised = plan
         s = ws + lead
-        if by_shape and not post.capitalised(s):
-            return  # "кринжово" is shaped like a village; "Работино" is written like one
+        hits = always
+        if capitalised and post.capitalised(s):
+            # "кринжово" is shaped like a village; "Работино" is written like one.
+            hits = always + capitalised
+        if not hits:
+            return
         si = post.sentence(s)
         for t, h in hits:
             raw = _Raw(t, s - 1, s - 1 + length, (h,))

@@ -88,8 +88,8 @@ def en_forms(lemma: str) -> set[str]:
     return forms
 
 
-def _looks_like_settlement(word: str) -> bool:
-    """Whether a word no dictionary knows is shaped like a village name (see _SETTLEMENT)."""
+def looks_like_settlement(word: str) -> bool:
+    """Whether a word is shaped like a village name (see _SETTLEMENT)."""
     return len(word) >= _SETTLEMENT_MIN_LEN and _SETTLEMENT.search(word) is not None
 
 
@@ -184,7 +184,7 @@ class Morphology:
     def _place_reading(self, word: str) -> int:
         ru_known, uk_known = self._dictionaries(word)
         if not (ru_known or uk_known):
-            return PLACE_BY_SHAPE if _looks_like_settlement(word) else NO_PLACE
+            return PLACE_BY_SHAPE if looks_like_settlement(word) else NO_PLACE
         # A Ukrainian-looking word known to the Ukrainian dictionary is read as Ukrainian.
         uk_word = bool(_UK_LETTERS.search(word))
         if ru_known and not (uk_word and uk_known) and self._likeliest_is_place(self._ru, word):
@@ -269,7 +269,7 @@ class Morphology:
             # A word no dictionary knows (a typo, a name, slang): no lemmas guessed from
             # its ending here, as guessing costs ~100 µs a word, most of a cold scan;
             # forms of term words get their term word's lemmas from the matcher.
-            shape = _looks_like_settlement(word)
+            shape = looks_like_settlement(word)
             return WordInfo(frozenset({word}), False, "cyr", shape, shape)
         uk_word = bool(_UK_LETTERS.search(word))
         # A Ukrainian-looking word known to the Ukrainian dictionary is read as Ukrainian

@@ -35,7 +35,7 @@ class RulesError(Exception):
 class WordSpec:
     """One word of a term: matched by lemma (any form), exactly, or as a prefix."""
 
-    kind: str  # "lemma", "exact", "prefix" or "tag" (<place>: any place name)
+    kind: str  # "lemma", "exact", "prefix" or "tag" (<place>, <village>)
     text: str  # normalised word (prefix without the "*")
     fuzzy: float | None = None  # minimum similarity 0-100 for typos; None = off
     max_edits: int | None = None  # Lucene-style "word~1": at most this many edits

@@ -10,8 +10,10 @@ from bot.rules.model import WordSpec
 _WORD = re.compile(r"[^\W\d_]+(?:['’ʼ][^\W\d_]+)*|\d+")
 _FUZZY_SUFFIX = re.compile(r"~(\d+)?$")
 MIN_PREFIX = 3
-# Word classes the dictionary knows: "<place>" is any geographic name (Сирия, Тартус, Херсон).
-TAG_TERMS = ("<place>",)
+# Word classes: "<place>" is any geographic name (Сирия, Тартус, Херсон); "<village>" a
+# village or small town no list needs to name, known by its shape ("Работино",
+# "Красногоровку", "Олександрівка"), written with a capital letter.
+TAG_TERMS = ("<place>", "<village>")
 
 
 class TermSyntaxError(ValueError):
