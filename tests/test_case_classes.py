@@ -125,6 +125,26 @@ CASES = [
     ("en-aid-package", "New drawdown package: $425M of missiles and Bradleys for Ukraine.", NONE),
     ("en-advance", "Ukrainian units pushed 10 km past the border near Sudzha.", NONE),
     ("en-resupply", "An Il-76 flew Chkalovsky to Hmeimim again: the usual resupply run.", NONE),
+    # a front-line town given up without saying who; villages known by their shape
+    ("ru-town-given-up", "Сдали Новоалександровку.", W),
+    ("ru-town-left-passive", "Новоалександровка оставлена, подробности позже.", W),
+    ("ru-town-exit-noun", "Выход из Кременной подтвердили в штабе группировки.", W),
+    ("uk-town-exit-noun", "Вихід з Олександрівки підтвердили в Генштабі.", W),
+    ("en-town-abandoned", "Bakhmut abandoned: the last defenders pulled back overnight.", W),
+    ("ru-exit-from-union", "Выход из Евросоюза снова обсуждают в парламенте.", NONE),
+    ("ru-exams-in-front-town", "Выпускники сдали экзамены в Покровске без происшествий.", NONE),
+    ("ru-thrown-at-town", "Наших бросили на Покровск, штурмуют окраины.", NONE),
+    # the wounded and crews evacuated from the front
+    ("ru-wounded-evacuated", "Раненых бойцов эвакуировали с позиций под огнём.", E),
+    ("uk-wounded-evacuated", "Поранених бійців евакуювали з позицій під обстрілом.", E),
+    ("en-medevac-front", "A medevac team flew wounded soldiers out of Chasiv Yar overnight.", E),
+    ("en-medevac-hiker", "Medevac helicopter flew an injured hiker out of the Alps.", NONE),
+    ("ru-medevac-patient", "Медэвакуация пациента из Норильска санавиацией прошла успешно.", NONE),
+    # Ukrainian participles and stock phrases, units folding up, sea lift
+    ("uk-participle-pulled-back", "Відведені з-під Курахового підрозділи поповнюють і відновлюють.", W),
+    ("uk-presence-wound-down", "Росія згортає присутність у Лівії, транспортники летять щодня.", W),
+    ("ru-garrison-folds-up", "Гарнизон сворачивается, колонна уходит к границе.", W),
+    ("ru-sealift-loading", "На «Спарту IV» в Тартусе грузят технику и контейнеры.", W),
 ]
 
 
