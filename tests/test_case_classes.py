@@ -145,6 +145,23 @@ CASES = [
     ("uk-presence-wound-down", "Росія згортає присутність у Лівії, транспортники летять щодня.", W),
     ("ru-garrison-folds-up", "Гарнизон сворачивается, колонна уходит к границе.", W),
     ("ru-sealift-loading", "На «Спарту IV» в Тартусе грузят технику и контейнеры.", W),
+    # more ways to say it: ships gone, a unit led away, presence cut, checkpoints, the IDF
+    ("uk-ships-gone", "Кораблі флоту пішли з Новоросійська до Туапсе.", W),
+    ("ru-led-away", "Батальон увели из-под Торецка, на его место зашли мобики.", W),
+    ("ru-presence-folding", "Идёт сворачивание присутствия на базе в Камышлы.", W),
+    ("en-presence-cut", "Washington will cut troop presence in Syria by half.", W),
+    ("en-checkpoint-handed-over", "Border guards handed over the checkpoint and left for home.", W),
+    ("en-idf-out", "The IDF withdrew its brigades from Khan Younis.", W),
+    # children taken out of a border town, not on holiday; equipment evacuated under fire
+    ("ru-children-taken-out", "Из Грайворона вывезли последних детей.", E),
+    ("ru-children-holiday", "Школа вывезла детей на отдых в Анапу.", NONE),
+    ("ru-equipment-evacuated", "Эвакуация техники под огнём: тягач вытащил БМП из-под Часова Яра.", E),
+    ("ru-wounded-no-pullout", "Наших раненых эвакуировали ночью с позиций.", E),
+    # hard negatives: dividends, a drill, a flat let, an arms-control treaty
+    ("ru-dividends", "Вывод дивидендов из России снова разрешили.", NONE),
+    ("ru-drill", "На учениях отработан отвод подразделений под огнём.", NONE),
+    ("ru-flat-let", "Сдали квартиру в Покровске ещё до войны.", NONE),
+    ("ru-treaty-exit", "Выход из ДСНВ был неизбежен, заявил Медведев, обвинив американцев.", NONE),
 ]
 
 

@@ -336,7 +336,10 @@ class Morphology:
         out = {word}
         for analyzer in analyzers:
             parses = analyzer.parse(word)
-            # Only the lexemes of the term's own lemma, not of every homonym's guess.
-            for p in parses[:2]:
+            # Only the lexemes of the term's own lemma, not of every homonym's guess: the
+            # readings whose dictionary form is the term word itself when there are any
+            # ("піти" is also a form of "піт", sweat, and "піта", pitta — ranked first).
+            own = [p for p in parses if p.normal_form.replace("ё", "е") == word]
+            for p in own or parses[:2]:
                 out.update(f.word.replace("ё", "е") for f in p.lexeme)
         return out
