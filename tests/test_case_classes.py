@@ -126,11 +126,11 @@ CASES = [
     ("en-advance", "Ukrainian units pushed 10 km past the border near Sudzha.", NONE),
     ("en-resupply", "An Il-76 flew Chkalovsky to Hmeimim again: the usual resupply run.", NONE),
     # a front-line town given up without saying who; villages known by their shape
-    ("ru-town-given-up", "Сдали Новоалександровку.", W),
-    ("ru-town-left-passive", "Новоалександровка оставлена, подробности позже.", W),
+    ("ru-town-given-up", "Сдали Новоалександровку, противник закрепляется на окраине.", W),
+    ("ru-town-left-passive", "Новоалександровка оставлена, штурмовики отошли к ставку.", W),
     ("ru-town-exit-noun", "Выход из Кременной подтвердили в штабе группировки.", W),
-    ("uk-town-exit-noun", "Вихід з Олександрівки підтвердили в Генштабі.", W),
-    ("en-town-abandoned", "Bakhmut abandoned: the last defenders pulled back overnight.", W),
+    ("uk-town-exit-noun", "Вихід з Олександрівки підтвердили в Генштабі ЗСУ.", W),
+    ("en-town-withdrawal", "Withdrawal from Bakhmut confirmed by the General Staff.", W),
     ("ru-exit-from-union", "Выход из Евросоюза снова обсуждают в парламенте.", NONE),
     ("ru-exams-in-front-town", "Выпускники сдали экзамены в Покровске без происшествий.", NONE),
     ("ru-thrown-at-town", "Наших бросили на Покровск, штурмуют окраины.", NONE),
@@ -162,6 +162,28 @@ CASES = [
     ("ru-drill", "На учениях отработан отвод подразделений под огнём.", NONE),
     ("ru-flat-let", "Сдали квартиру в Покровске ещё до войны.", NONE),
     ("ru-treaty-exit", "Выход из ДСНВ был неизбежен, заявил Медведев, обвинив американцев.", NONE),
+    # places shaped like villages far from any front need a military word near
+    ("ru-village-car-left", "Водитель сбил столб, оставил машину в Ивантеевке и скрылся.", NONE),
+    ("ru-metro-exit", "Выход из метро Медведково закроют на ремонт до весны.", NONE),
+    ("ru-airport-left", "Пассажиры покинули Шереметьево после отмены рейса.", NONE),
+    ("ru-raisins", "Изюм лучше оставить на ночь в воде.", NONE),
+    ("ru-village-left-military", "ВСУ покинули Новоалександровку, наши заходят с юга.", W),
+    # peacetime evacuations in front-line regions; drills, launches, films, history
+    ("ru-capital-flight", "Эвакуация капиталов в Казахстан продолжается, пишут банкиры.", NONE),
+    ("ru-pepper-spray", "Школу в Курске эвакуировали из-за перцового баллончика.", NONE),
+    ("ru-space-launch", "На время пуска с Байконура жителей эвакуируют из зоны падения.", NONE),
+    ("uk-siren-test", "У Сумах перевірка сирен, евакуація не потрібна.", NONE),
+    ("ru-history", "Сегодня годовщина: в 1941 году Красная армия оставила Киев.", NONE),
+    ("ru-series", "Сериал об эвакуации из Кабула выйдет весной.", NONE),
+    # ...but a fire a drone started is the war's
+    ("ru-drone-fire", "После прилёта дрона загорелся дом, жильцов эвакуировали.", E),
+    ("uk-drone-fire", "Після удару дрона спалахнула пожежа, мешканців евакуювали.", E),
+    ("ru-medevac-wounded", "Медэвакуация раненых с позиций под Покровском продолжается.", E),
+    # civil aviation, trading, waste
+    ("en-airline-cargo", "The airline loaded its An-124 with a turbine for a power plant.", NONE),
+    ("ru-last-flight-airport", "Последний борт из Внуково улетел в полночь, аэропорт закрыт на ремонт ВПП.", NONE),
+    ("en-fund-positions", "The fund closed positions in chipmakers after the rally.", NONE),
+    ("ru-waste", "Город закупил технику для переработки отходов.", NONE),
 ]
 
 

@@ -63,7 +63,7 @@ def test_seeds_give_the_same_hits_either_way(shipped: tuple) -> None:
 
 def test_post_without_candidate_words_looks_nothing_up(shipped: tuple) -> None:
     scan, every = shipped
-    text = "Погода в Москве: снег, гололёд, пробки до девяти баллов."
+    text = "Погода в Москве: снег, гололёд, пробки до девяти утра."
     analysis = scan.analyse(text)
     assert analysis.words_looked_up == 0 and analysis.hits == [] and analysis.concepts == {}
     assert every.analyse(text).words_looked_up == 9
