@@ -184,6 +184,20 @@ CASES = [
     ("ru-last-flight-airport", "Последний борт из Внуково улетел в полночь, аэропорт закрыт на ремонт ВПП.", NONE),
     ("en-fund-positions", "The fund closed positions in chipmakers after the rally.", NONE),
     ("ru-waste", "Город закупил технику для переработки отходов.", NONE),
+    # "переброшена … для усиления" is the official word for a pullout; extra units are not
+    ("ru-redeployed-to-reinforce", "Группировка из-под Херсона переброшена на Запорожское направление для усиления обороны.", W),
+    ("ru-reinforcements-in", "В Белгородскую область переброшены дополнительные подразделения.", NONE),
+    # regions named by their oblast, mercenaries, rotations without replacement, ships moved
+    ("ru-oblast-exit", "Выход частей ВСУ из Курской области идёт под огнём.", W),
+    ("uk-mercenaries-leave", "Російські найманці залишають Малі, пишуть місцеві.", W),
+    ("ru-no-replacement", "Две роты ушли на ротацию без замены, гарнизон тает.", W),
+    ("en-rotated-out", "The brigade was rotated out of the sector and has not been replaced.", W),
+    ("uk-ships-moved", "Кораблі перевели з Севастополя до Новоросійська.", W),
+    ("en-sorties-out", "A surge of An-124 sorties out of Hmeimim overnight.", E),
+    # companies and airlines pull out too; people flown out are no equipment leaving
+    ("en-companies-out", "Over 1,000 companies have pulled out of Russia since 2022.", NONE),
+    ("en-airline-out", "Ryanair pulls out of three regional airports next winter.", NONE),
+    ("ru-citizens-flown-out", "Ил-76 вывезли из Хартума более 200 человек — граждан России.", E),
 ]
 
 
