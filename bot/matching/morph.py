@@ -316,6 +316,13 @@ class Morphology:
         shares the term's lemma. Empty for English and for terms listed under "any"."""
         if word.isascii() or self._uk is None or lang not in ("ru", "uk"):
             return set()
+        key = (word, "other:" + lang)  # cached with the forms: term words are few
+        found = self._forms.get(key)
+        if found is None:
+            found = self._forms[key] = frozenset(self._other_forms(word, lang))
+        return set(found)
+
+    def _other_forms(self, word: str, lang: str) -> set[str]:
         other = self._uk if lang == "ru" else self._ru
         if not other.word_is_known(word):
             return set()

@@ -179,11 +179,13 @@ class Scanner:
         # The kept pattern stands for the term words of those it covers.
         kept: dict[str, frozenset[tuple[int, int]]] = {}
         for key in sorted(keys, key=len):
-            prefix = next((key[:i] for i in range(2, len(key)) if key[:i] in kept), None)
-            if prefix is None:
-                kept[key] = keys[key]
+            for i in range(2, len(key)):
+                prefix = key[:i]
+                if prefix in kept:
+                    kept[prefix] = intern(kept[prefix] | keys[key])
+                    break
             else:
-                kept[prefix] = intern(kept[prefix] | keys[key])
+                kept[key] = keys[key]
         # Id 0 means "no pattern" (every word, when a test looks up all of them).
         self.owners: list[frozenset[tuple[int, int]]] = [frozenset()]
         ids: dict[frozenset[tuple[int, int]], int] = {}
