@@ -198,6 +198,13 @@ CASES = [
     ("en-companies-out", "Over 1,000 companies have pulled out of Russia since 2022.", NONE),
     ("en-airline-out", "Ryanair pulls out of three regional airports next winter.", NONE),
     ("ru-citizens-flown-out", "Ил-76 вывезли из Хартума более 200 человек — граждан России.", E),
+    ("ru-diplomats-flown-out", "Дипломатов вывозят бортом через Хмеймим, посольство закрыто.", E),
+    # staff going home from a base, "out of" a country, an empty or abandoned base
+    ("ru-base-staff-home", "Персонал авиабазы Кант убывает на Родину, базу готовят к передаче.", W),
+    ("en-out-of-country", "French troops will be out of Chad by the end of January.", W),
+    ("uk-base-empty", "Супутник: база в Тартусі порожня, кораблів біля причалу немає.", W),
+    ("en-facility-abandoned", "The naval facility looks abandoned on the latest imagery.", W),
+    ("en-grain-ships", "Cargo ships left Odesa with grain this morning.", NONE),
 ]
 
 
