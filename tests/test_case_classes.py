@@ -205,6 +205,24 @@ CASES = [
     ("uk-base-empty", "Супутник: база в Тартусі порожня, кораблів біля причалу немає.", W),
     ("en-facility-abandoned", "The naval facility looks abandoned on the latest imagery.", W),
     ("en-grain-ships", "Cargo ships left Odesa with grain this morning.", NONE),
+    # a proper name is no unit; a map is no bank card; evacuation groups evacuate
+    ("en-united-kingdom", "The United Kingdom withdrew from the grain deal talks.", NONE),
+    ("uk-map-updated", "ЗСУ вийшли з Мирнограда, карту оновлено.", W),
+    ("uk-evacuation-group", "Евакуаційна група вивезла з Костянтинівки ще 12 людей під обстрілами.", E),
+    # hromadas and districts by their adjectives, Israel as a war zone
+    ("uk-hromada", "Евакуйовано ще 20 дітей з Покровської громади.", E),
+    ("ru-district", "Идёт эвакуация жителей Суджанского района.", E),
+    ("en-israel", "Canada evacuated 800 nationals from Israel this week.", E),
+    # "уходим" needs no "мы"; contingents cut, bases closing, UN camps, the last C-17
+    ("ru-we-leave", "Неужели уходим из Сирии? Пишут, что колонны уже у Тартуса.", W),
+    ("ru-we-reach-border", "Мы выходим на границу противостояния в Европе.", NONE),
+    ("uk-contingent-cut", "США скорочують контингент в Іраку, база закривається.", W),
+    ("en-un-camp", "The UN camp at Kidal was abandoned as MINUSMA left.", W),
+    ("en-last-c17", "The final C-17 left Kabul just before midnight.", W),
+    # people flown or pulled out with words in between
+    ("en-citizens-flown-out", "RAF transports flew 300 British citizens out of Lebanon.", E),
+    ("en-embassy-staff-out", "The UK pulls embassy staff out of Kyiv.", E),
+    ("en-festival", "Families get out and enjoy the fall festival downtown.", NONE),
 ]
 
 

@@ -83,7 +83,7 @@ async def env(rules_path: Path, store: Store, clock: FakeClock, morph: Morpholog
 
 # (command, the name the refusal gives, a fragment of the operator's answer)
 EVERY_OPERATOR_COMMAND = [
-    ("/rule list", "/rule list", "20 rules, version"),
+    ("/rule list", "/rule list", "21 rules, version"),
     ("/rule show withdrawal.redeployed", "/rule show", "match: ((redeploy NOT WITHIN/10 sport) NOT NEAR/4 reinforce) NEAR/4 forces"),
     (f"/rule test {REDEPLOYED}", "/rule test", "Would alert: yes, 1 rule(s)."),
     ("/rule disable withdrawal.redeployed", "/rule disable", "Rule withdrawal.redeployed disabled."),

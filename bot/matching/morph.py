@@ -20,6 +20,8 @@ _EN_IRREGULAR = {
     "abandoned": "abandon", "quit": "quit", "moved": "move", "driven": "drive",
     "drove": "drive", "ran": "run", "sent": "send", "brought": "bring", "got": "get",
     "pulled": "pull", "shipped": "ship", "women": "woman", "men": "man", "children": "child",
+    # Not the -ed form of a noun ("the United States" withdrew, no unit did).
+    "united": "unite", "limited": "limit",
 }
 _CACHE_LIMIT = 200_000
 
@@ -58,7 +60,7 @@ def en_lemmas(word: str) -> frozenset[str]:
     """Candidate English base forms of a word (over-generates on purpose; sets intersect)."""
     out = {word}
     if word in _EN_IRREGULAR:
-        out.add(_EN_IRREGULAR[word])
+        return frozenset({word, _EN_IRREGULAR[word]})
     n = len(word)
     if n > 4 and word.endswith("ies"):
         out.add(word[:-3] + "y")
