@@ -223,6 +223,14 @@ CASES = [
     ("en-citizens-flown-out", "RAF transports flew 300 British citizens out of Lebanon.", E),
     ("en-embassy-staff-out", "The UK pulls embassy staff out of Kyiv.", E),
     ("en-festival", "Families get out and enjoy the fall festival downtown.", NONE),
+    # the wounded and civilians taken out; fleets moved; an evacuation train; Kadyrovites
+    ("ru-wounded-evacuation", "Эвакуация раненых из-под Кринок продолжается ночью.", E),
+    ("ru-civilians-by-helicopter", "Вертолётами вывозят гражданских из Шебекино.", E),
+    ("uk-fleet-moved", "Чорноморський флот переміщує кораблі з Севастополя до Новоросійська.", W),
+    ("en-fleet-relocates", "The Black Sea Fleet relocates submarines from Sevastopol to Novorossiysk.", W),
+    ("uk-evacuation-train", "Укрзалізниця призначила евакуаційний потяг з Краматорська.", E),
+    ("uk-citizens-taken-out", "Ізраїль вивозить своїх громадян з Лівану спецрейсами.", E),
+    ("uk-kadyrovites-left", "Кадирівці залишили позиції біля Білогорівки.", W),
 ]
 
 
