@@ -124,6 +124,7 @@ class Morphology:
         self._places: dict[str, int] = {}
         self._in_dictionaries: dict[str, tuple[bool, bool]] = {}
         self._forms: dict[tuple[str, str], frozenset[str]] = {}  # term words: few, kept
+        self._other: dict[tuple[str, str], frozenset[str]] = {}  # the same, other dictionary
 
     @property
     def has_ukrainian(self) -> bool:
@@ -318,10 +319,10 @@ class Morphology:
         shares the term's lemma. Empty for English and for terms listed under "any"."""
         if word.isascii() or self._uk is None or lang not in ("ru", "uk"):
             return set()
-        key = (word, "other:" + lang)  # cached with the forms: term words are few
-        found = self._forms.get(key)
+        key = (word, lang)
+        found = self._other.get(key)
         if found is None:
-            found = self._forms[key] = frozenset(self._other_forms(word, lang))
+            found = self._other[key] = frozenset(self._other_forms(word, lang))
         return set(found)
 
     def _other_forms(self, word: str, lang: str) -> set[str]:

@@ -179,8 +179,8 @@ class Scanner:
         # The kept pattern stands for the term words of those it covers.
         kept: dict[str, frozenset[tuple[int, int]]] = {}
         for key in sorted(keys, key=len):
-            for i in range(2, len(key)):
-                prefix = key[:i]
+            for n in range(2, len(key)):
+                prefix = key[:n]
                 if prefix in kept:
                     kept[prefix] = intern(kept[prefix] | keys[key])
                     break
