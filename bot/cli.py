@@ -117,7 +117,8 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     total = count_hint(args.path)
     progress = Progress(total, err, args.progress or err.isatty())
     options = ScanOptions(
-        format=args.format, all=args.all, color=args.color or (out.isatty() and not args.no_color)
+        format=args.format, all=args.all, color=args.color or (out.isatty() and not args.no_color),
+        quiet=args.quiet_hits,
     )
     # Workers only pay off once there is enough to share out.
     jobs = args.jobs if args.jobs is not None else (default_jobs() if total > 5000 else 1)
@@ -147,6 +148,9 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Explain why a text does or does not match."""
+    from textwrap import indent
+
+    from bot.relevance import describe
     from bot.scan import explain_terms
 
     ruleset = _load_ruleset(args.rules, err)
@@ -160,10 +164,13 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not analysis.hits:
         print("no rule matched", file=out)
     for hit in analysis.hits:
-        print(f"HIT {hit.rule_id} → {hit.topic} ({hit.severity.value}, route {hit.route})", file=out)
+        quiet = "" if hit.alerts else " — quiet: stored, no alert"
+        print(f"HIT {hit.rule_id} → {hit.topic} ({hit.severity.value}, route {hit.route}){quiet}", file=out)
         if hit.description:
             print(f"    {hit.description}", file=out)
         print(explain_terms(hit), file=out)
+        if hit.relevance is not None:
+            print(indent(describe(hit.relevance), "    "), file=out)
     for rule_id in analysis.suppressed:
         print(f"vetoed by 'unless': {rule_id}", file=out)
     if args.concepts:
@@ -171,19 +178,20 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for name, occs in sorted(analysis.concepts.items()):
             words = ", ".join(sorted({t.surface for o in occs for t in analysis.term_matches(o)}))
             print(f"    {name}: {words}", file=out)
-    return 0 if analysis.hits else 1
+    return 0 if any(h.alerts for h in analysis.hits) else 1
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Precision, recall and F1 per topic on a labelled JSONL file (or feedback precision)."""
-    from bot.evaluation import evaluate, format_report
+    """Precision/recall on labelled posts (with and without marginal ones), alerts per
+    1,000 posts per channel, and the unlabelled posts that alerted (or feedback precision)."""
+    from bot.evaluation import EvalPost, evaluate_run, format_run
     from bot.sources import SourceProblem
-    from bot.sources.jsonl import read_labelled
+    from bot.sources.jsonl import read_evaluation, read_labels
 
     if args.from_feedback:
         return _eval_feedback(args, out, err)
     if args.path is None or args.db is not None or args.since is not None:
-        print("milwatch eval: give a labelled JSONL file, or --from-feedback "
+        print("milwatch eval: give a JSONL file of posts (labelled or not), or --from-feedback "
               "(--db and --since only apply with --from-feedback)", file=err)
         return 2
     ruleset = _load_ruleset(args.rules, err)
@@ -194,15 +202,39 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def report(problem: SourceProblem) -> None:
         print(f"warning: {problem}", file=err)
 
+    labels = read_labels(args.labels, report) if args.labels is not None else None
+    only = {c.strip() for c in args.channels.split(",")} if args.channels else None
+    skip = {c.strip() for c in args.exclude_channels.split(",")} if args.exclude_channels else set()
     rows = []
-    for post, expected in read_labelled(args.path, report):
-        predicted = frozenset(h.topic for h in matcher.match(post.text))
-        rows.append((post.msg_id, expected, predicted))
+    unlabelled_lines: list[int] = []
+    for number, post, expected, marginal in read_evaluation(args.path, report, labels):
+        if expected is None:
+            unlabelled_lines.append(number)
+        if (only is not None and post.channel not in only) or post.channel in skip:
+            continue
+        hits = matcher.match(post.text)
+        scores = [h.relevance.score for h in hits if h.relevance is not None]
+        rows.append(EvalPost(
+            post_id=post.msg_id,
+            channel=post.channel,
+            expected=expected,
+            predicted=frozenset(h.topic for h in hits if h.alerts),
+            marginal=marginal,
+            quiet=frozenset(h.topic for h in hits if not h.alerts),
+            score=max(scores) if scores else None,
+            excerpt=" ".join(post.text.split())[:100],
+        ))
     if not rows:
-        print(f"{args.path}: no labelled posts read (each line needs id, channel, date, text, topics)", file=err)
+        print(f"{args.path}: no posts read (each line needs id, channel, date, text)", file=err)
         return 2
+    if labels is None and len(unlabelled_lines) < len(rows):
+        # A labelled file with some lines unlabelled: probably a slip, so say where.
+        for number in unlabelled_lines[:10]:
+            print(f"warning: {args.path}:{number}: no 'topics': counted for alert rates only", file=err)
+        if len(unlabelled_lines) > 10:
+            print(f"warning: … and {len(unlabelled_lines) - 10} more posts without 'topics'", file=err)
     topics = list(ruleset.topics) or ["withdrawal", "evacuation"]
-    print(format_report(evaluate(rows, topics)), file=out)
+    print(format_run(evaluate_run(rows, topics), review=args.review), file=out)
     return 0
 
 
@@ -401,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, help="posts.jsonl or result.json")
     rules_arg(p)
     p.add_argument("--all", action="store_true", help="print every post, not only those with hits")
+    p.add_argument("--quiet-hits", action="store_true",
+                   help="also print hits the relevance stage keeps quiet (marked \"alert\": false)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text", help="output format")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     p.add_argument("--color", action="store_true", help="force coloured highlights")
@@ -413,7 +447,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score the rules on labelled posts (JSONL: id, channel, date, "
                        "text, topics); "
                        "ends with F1(macro)=0.xxx.")
-    p.add_argument("path", type=Path, nargs="?", help="labelled JSONL")
+    p.add_argument("path", type=Path, nargs="?",
+                   help="JSONL of posts; labelled ones carry topics (and marginal), or give --labels")
+    p.add_argument("--labels", type=Path, default=None, metavar="FILE",
+                   help="labels by post id (JSONL of id, topics, marginal) for an unlabelled posts file")
+    p.add_argument("--channels", default=None, metavar="A,B",
+                   help="only these channels (to measure on channels the rules were not tuned on)")
+    p.add_argument("--exclude-channels", default=None, metavar="A,B", help="leave these channels out")
+    p.add_argument("--review", type=int, default=20, metavar="N",
+                   help="list at most N unlabelled posts that alerted (default 20)")
     rules_arg(p)
     p.add_argument("--from-feedback", action="store_true",
                    help="instead: precision per rule from the analysts' ✅/❌ marks in the database")

@@ -59,6 +59,32 @@ class TermMatch:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """One signal the relevance stage weighed: its name, its log-odds weight, and the
+    words (with spans into the original text) or the position behind it."""
+
+    name: str
+    weight: float
+    words: tuple[str, ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()
+    note: str = ""  # how it was found ("3 words in the post", "first sentence", "cancelled by …")
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """How sure the relevance stage is that a hit is about its topic, and why."""
+
+    score: float  # 0-1
+    threshold: float  # the rules file's alert_at
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def alert(self) -> bool:
+        """Whether the hit is sure enough to alert (otherwise it is stored quietly)."""
+        return self.score >= self.threshold
+
+
+@dataclass(frozen=True)
 class Hit:
     """A rule that matched a text, with every term that made it match."""
 
@@ -68,6 +94,12 @@ class Hit:
     route: str
     terms: tuple[TermMatch, ...]
     description: str = ""
+    relevance: Relevance | None = None  # None: the rules file has no relevance stage
+
+    @property
+    def alerts(self) -> bool:
+        """Whether this hit should alert: no relevance stage, or sure enough."""
+        return self.relevance is None or self.relevance.alert
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -104,6 +136,9 @@ class StoredHit:
     spans: tuple[tuple[int, int], ...]
     terms: tuple[str, ...]
     created_at: datetime
+    relevance: float | None = None  # the relevance stage's score, when it ran
+    quiet: bool = False  # below the alert threshold: stored and shown, never alerted
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,105 @@ def format_report(report: EvalReport) -> str:
     # Scripts and CI grep this exact last line.
     lines.append(f"F1(macro)={report.macro_f1:.3f}")
     return "\n".join(lines)
+
+
+# -- a whole evaluation run: labelled and unlabelled posts, marginal labels, alert rates --
+
+
+@dataclass(frozen=True)
+class EvalPost:
+    """One post of an evaluation run: its labels (None: unlabelled), what alerted, and
+    what the relevance stage kept quiet."""
+
+    post_id: str
+    channel: str
+    expected: frozenset[str] | None
+    predicted: frozenset[str]
+    marginal: bool = False  # the labellers were in doubt
+    quiet: frozenset[str] = frozenset()
+    score: float | None = None  # the highest relevance among its hits
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelRate:
+    """Alerts per 1,000 posts of one channel."""
+
+    channel: str
+    posts: int
+    alerted: int
+    quiet: int
+
+    @property
+    def per_1000(self) -> float:
+        """Posts alerted per 1,000 posts."""
+        return 1000 * self.alerted / self.posts if self.posts else 0.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Scores on the clear labels, on every label, and alert rates per channel."""
+
+    clear: EvalReport | None  # marginal posts left out
+    with_marginal: EvalReport | None  # None when no post is marginal
+    rates: tuple[ChannelRate, ...]
+    flagged_unlabelled: tuple[EvalPost, ...]
+    posts: int
+
+
+def evaluate_run(posts: Iterable[EvalPost], topics: Sequence[str]) -> RunReport:
+    """Score a run: precision/recall on labelled posts (without and with marginal ones),
+    alerts per 1,000 posts per channel, and the unlabelled posts that alerted."""
+    rows = list(posts)
+    labelled = [p for p in rows if p.expected is not None]
+    clear_rows = [(p.post_id, p.expected or frozenset(), p.predicted) for p in labelled if not p.marginal]
+    all_rows = [(p.post_id, p.expected or frozenset(), p.predicted) for p in labelled]
+    clear = evaluate(clear_rows, topics) if labelled else None
+    with_marginal = evaluate(all_rows, topics) if any(p.marginal for p in labelled) else None
+    counts: dict[str, list[int]] = {}
+    for p in rows:
+        c = counts.setdefault(p.channel, [0, 0, 0])
+        c[0] += 1
+        c[1] += bool(p.predicted)
+        c[2] += bool(p.quiet) and not p.predicted
+    rates = tuple(
+        sorted((ChannelRate(ch, n, a, q) for ch, (n, a, q) in counts.items()), key=lambda r: (-r.per_1000, r.channel))
+    )
+    flagged = tuple(p for p in rows if p.expected is None and p.predicted)
+    return RunReport(clear, with_marginal, rates, flagged, len(rows))
+
+
+def format_run(report: RunReport, review: int = 20) -> str:
+    """The report as text: scores with marginal posts, alert rates per channel, unlabelled
+    posts that alerted, then the scores on the clear labels (last line: F1(macro))."""
+    lines: list[str] = []
+    if report.with_marginal is not None:
+        lines.append("with marginal posts counted as labelled:")
+        table = format_report(report.with_marginal).splitlines()
+        lines.extend("  " + line for line in table[: 3 + len(report.with_marginal.topics)])
+        lines.append(f"  F1(macro) incl. marginal={report.with_marginal.macro_f1:.3f}")
+    total = sum(r.posts for r in report.rates)
+    if report.clear is None or len(report.rates) > 1 or report.flagged_unlabelled:
+        alerted = sum(r.alerted for r in report.rates)
+        quiet = sum(r.quiet for r in report.rates)
+        lines.append(
+            f"posts: {total:,}; alerted: {alerted:,} ({1000 * alerted / total if total else 0:.2f} per 1,000);"
+            f" kept quiet by relevance: {quiet:,}"
+        )
+        lines.append("alerts per 1,000 posts, by channel:")
+        width = max(len(r.channel) for r in report.rates)
+        for r in report.rates:
+            lines.append(f"  {r.channel:<{width}}  {r.per_1000:6.2f}  ({r.alerted} of {r.posts:,}; {r.quiet} quiet)")
+    if report.flagged_unlabelled:
+        shown = report.flagged_unlabelled[:review]
+        lines.append(f"unlabelled posts that alerted ({len(report.flagged_unlabelled)}; review them):")
+        for p in shown:
+            score = f" {p.score:.0%}" if p.score is not None else ""
+            lines.append(f"  {p.post_id} [{p.channel}] {'+'.join(sorted(p.predicted))}{score}: {p.excerpt}")
+        if len(report.flagged_unlabelled) > len(shown):
+            lines.append(f"  … and {len(report.flagged_unlabelled) - len(shown)} more (--review N)")
+    if report.clear is not None:
+        if report.with_marginal is not None:
+            lines.append("without marginal posts:")
+        lines.append(format_report(report.clear))
+    return "\n".join(lines)

@@ -38,6 +38,7 @@ class IngestResult:
     text_changed: bool = False
     error: str | None = None
     alerts_muted: int = 0  # hits recorded without an alert: their channel or rule is muted
+    quiet: int = 0  # hits recorded without an alert: the relevance stage was not sure enough
 
 
 class Pipeline:
@@ -79,13 +80,18 @@ class Pipeline:
                 return IngestResult(post_id=write.post_id, new_post=False)
             matcher = self._matcher_source()
             hits = matcher.match(post.text)
-            enqueued = muted = 0
+            enqueued = muted = quiet = 0
             # Operators' mutes (a channel or a rule, for a while): hits are still
             # recorded, only their alerts are not queued.
             mutes = await self._store.active_mutes() if hits else []
             for hit in hits:
                 # One call per hit so each new row id is paired with its own route.
                 new_ids = await self._store.add_hits(write.post_id, [hit], matcher.version)
+                if new_ids and not hit.alerts:
+                    # Stored (shown by /recent and /search, replayed by backtests) but
+                    # too unsure to interrupt an analyst.
+                    quiet += len(new_ids)
+                    continue
                 if new_ids and any(m.matches(post.channel, hit.rule_id) for m in mutes):
                     muted += len(new_ids)
                     continue
@@ -95,12 +101,13 @@ class Pipeline:
                         enqueued += 1
         if hits:
             logger.info(
-                "post %s/%s: %d hit(s), %d alert(s) enqueued, %d muted",
+                "post %s/%s: %d hit(s), %d alert(s) enqueued, %d muted, %d quiet",
                 post.channel,
                 post.msg_id,
                 len(hits),
                 enqueued,
                 muted,
+                quiet,
             )
         return IngestResult(
             post_id=write.post_id,
@@ -109,4 +116,5 @@ class Pipeline:
             alerts_enqueued=enqueued,
             text_changed=write.text_changed,
             alerts_muted=muted,
+            quiet=quiet,
         )

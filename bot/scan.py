@@ -7,13 +7,15 @@ import logging
 import multiprocessing
 import os
 import warnings
+from textwrap import indent
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.alerts.card import build_card, render_text
-from bot.domain import Hit, Post
+from bot.domain import Hit, Post, Relevance
 from bot.matching import Matcher
+from bot.relevance import describe
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ class ScanOptions:
     format: str = "text"  # "text" or "jsonl"
     all: bool = False  # also posts without hits
     color: bool = False
+    quiet: bool = False  # also hits the relevance stage keeps quiet (marked so)
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,21 @@ class ScanResult:
     error: str | None = None
 
 
+def relevance_to_json(relevance: Relevance) -> dict[str, object]:
+    """The JSON form of a relevance score: score, threshold, and each signal weighed."""
+    return {
+        "score": round(relevance.score, 4),
+        "alert_at": relevance.threshold,
+        "evidence": [
+            {"signal": e.name, "weight": e.weight, "words": list(e.words), "note": e.note}
+            for e in relevance.evidence
+        ],
+    }
+
+
 def hit_to_json(hit: Hit) -> dict[str, object]:
     """The JSON form of a hit: rule, topic, severity, terms, spans and the evidence."""
-    return {
+    out: dict[str, object] = {
         "rule": hit.rule_id,
         "topic": hit.topic,
         "severity": hit.severity.value,
@@ -56,7 +71,11 @@ def hit_to_json(hit: Hit) -> dict[str, object]:
             }
             for t in hit.terms
         ],
+        "alert": hit.alerts,
     }
+    if hit.relevance is not None:
+        out["relevance"] = relevance_to_json(hit.relevance)
+    return out
 
 
 def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
@@ -65,7 +84,7 @@ def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
         "id": post.msg_id,
         "channel": post.channel,
         "date": post.date.isoformat(),
-        "topics": sorted({h.topic for h in hits}),
+        "topics": sorted({h.topic for h in hits if h.alerts}),
         "hits": [hit_to_json(h) for h in hits],
     }
 
@@ -83,7 +102,7 @@ def explain_terms(hit: Hit) -> str:
 def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
     """Match and render one post; an exception becomes an error result, never a crash."""
     try:
-        hits = matcher.match(post.text)
+        hits = [h for h in matcher.match(post.text) if h.alerts or options.quiet]
     except Exception as exc:  # noqa: BLE001
         # One error boundary per post: a retro-hunt over millions of posts must not
         # die on one odd text; the post is reported and the scan goes on.
@@ -93,7 +112,8 @@ def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
         out = json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n" if hits or options.all else ""
     elif hits:
         out = "".join(
-            render_text(build_card(post, hit), color=options.color) + "\n" + explain_terms(hit) + "\n\n"
+            render_text(build_card(post, hit), color=options.color) + "\n" + explain_terms(hit)
+            + ("\n" + indent(describe(hit.relevance), "    ") if hit.relevance is not None else "") + "\n\n"
             for hit in hits
         )
     elif options.all:

@@ -205,7 +205,7 @@ def test_eval_from_feedback_usage_errors(
     code, _, err = run(capsys, "eval", "labelled.jsonl", "--from-feedback", "--db", str(voted_db))
     assert code == 2 and "--from-feedback reads the database; give no PATH" in err
     code, _, err = run(capsys, "eval")
-    assert code == 2 and "give a labelled JSONL file, or --from-feedback" in err
+    assert code == 2 and "give a JSONL file of posts (labelled or not), or --from-feedback" in err
     code, _, err = run(capsys, "eval", "--from-feedback", "--db", str(voted_db), "--since", "x")
     assert code == 2 and err.startswith("--since 'x': use a period")
 

@@ -65,7 +65,7 @@ def test_problem_prints_as_file_line_col_message() -> None:
     (p,) = problems(BASE.replace("version: 1", "version: 1\nbogus: 1"), "rules/x.yaml")
     assert str(p) == (
         "rules/x.yaml:2:1: unknown key 'bogus' in the rules file "
-        "(expected: version, defaults, routes, topics, concepts, rules)"
+        "(expected: version, defaults, routes, topics, concepts, rules, relevance)"
     )
 
 

@@ -13,6 +13,7 @@ from conftest import T0, FakeClock, make_hit, make_post
 
 from bot.domain import Severity
 from bot.storage import Store, fold_text
+from bot.storage.store import to_db_time
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
 
 TEXT = "Сегодня начался отвод войск от Херсона, эвакуация мирных жителей"
@@ -42,19 +43,36 @@ async def test_reopen_does_not_reapply_and_keeps_data(db_path: Path) -> None:
 
 
 async def test_upgrade_to_muted_alerts_keeps_the_outbox(db_path: Path) -> None:
-    # A database from before migration 4: its alerts survive the table rebuild.
+    # A database from before migration 4: its alerts survive the table rebuild (rows are
+    # written as a version-3 database held them; today's code writes newer columns).
     async with Store.open(db_path, migrations=MIGRATIONS[:3]) as store:
         post_id = (await store.add_post(make_post(TEXT))).post_id
-        hit_ids = await store.add_hits(
-            post_id, [make_hit(TEXT, ["отвод"]), make_hit(TEXT, ["отвод"], rule_id="other")], "v1"
+    when = to_db_time(T0)
+    with sqlite3.connect(db_path) as conn:
+        hit_ids = []
+        for rule_id in ("withdrawal.core", "other"):
+            cur = conn.execute(
+                "INSERT INTO hits (post_id, rule_id, topic, severity, route, spans, terms,"
+                " ruleset_version, created_at) VALUES (?, ?, 'withdrawal', 'high', 'analysts',"
+                " '[[0, 5]]', '[\"отвод\"]', 'v1', ?)",
+                (post_id, rule_id, when),
+            )
+            hit_ids.append(cur.lastrowid)
+        sent, pending = (
+            conn.execute(
+                "INSERT INTO alerts (hit_id, route, status, next_attempt_at, created_at)"
+                " VALUES (?, 'analysts', ?, ?, ?)",
+                (hit_id, status, when, when),
+            ).lastrowid
+            for hit_id, status in zip(hit_ids, ("sent", "pending"))
         )
-        sent, pending = [await store.enqueue_alert(h, "analysts") for h in hit_ids]
-        assert sent is not None and pending is not None
-        await store.mark_sent(sent)
     async with Store.open(db_path) as store:
-        assert [(await store.get_alert(i)).status for i in (sent, pending)] == ["sent", "pending"]  # type: ignore[union-attr]
-        assert await store.mark_muted_many([pending], "muted: rule other until /unmute") == 1
-        assert (await store.get_alert(pending)).status == "muted"  # type: ignore[union-attr]
+        assert [(await store.get_alert(i)).status for i in (sent, pending)] == ["sent", "pending"]  # type: ignore[union-attr, arg-type]
+        assert await store.mark_muted_many([pending], "muted: rule other until /unmute") == 1  # type: ignore[list-item]
+        assert (await store.get_alert(pending)).status == "muted"  # type: ignore[union-attr, arg-type]
+        # Hits from before the relevance stage read back as alerting, with no score.
+        old = await store.get_hit(hit_ids[0])  # type: ignore[arg-type]
+        assert old is not None and (old.relevance, old.quiet, old.evidence) == (None, False, ())
     with sqlite3.connect(db_path) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert "alerts_due" in indexes

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.domain import Hit, Post, Severity, StoredHit
+from bot.domain import Evidence, Hit, Post, Severity, StoredHit
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,19 @@ class AlertCard:
     url: str | None
     forwarded_from: str | None = None
     edited: bool = False
+    relevance: str = ""  # "relevance 88% — + military context: всу, угледар; + headline"
+
+
+def relevance_note(score: float | None, evidence: Sequence[Evidence], most: int = 3) -> str:
+    """One line saying how sure the relevance stage is and its strongest reasons."""
+    if score is None:
+        return ""
+    strongest = sorted((e for e in evidence if e.weight), key=lambda e: -abs(e.weight))[:most]
+    reasons = [
+        f"{'+' if e.weight > 0 else '−'} {e.name}" + (f": {', '.join(e.words[:4])}" if e.words else "")
+        for e in strongest
+    ]
+    return f"relevance {score:.0%}" + (" — " + "; ".join(reasons) if reasons else "")
 
 
 def display_channel(channel: str) -> str:
@@ -169,6 +182,12 @@ def build_card(
 ) -> AlertCard:
     """Assemble the card for one hit on one post."""
     terms = tuple(hit.words) if isinstance(hit, Hit) else tuple(hit.terms)
+    if isinstance(hit, Hit):
+        relevance = (
+            relevance_note(hit.relevance.score, hit.relevance.evidence) if hit.relevance is not None else ""
+        )
+    else:
+        relevance = relevance_note(hit.relevance, hit.evidence)
     return AlertCard(
         channel=post.channel,
         channel_title=post.channel_title,
@@ -181,6 +200,7 @@ def build_card(
         url=post.url,
         forwarded_from=post.forwarded_from,
         edited=post.edited,
+        relevance=relevance,
     )
 
 
@@ -232,6 +252,8 @@ def render_text(card: AlertCard, color: bool) -> str:
         lines.append(_terminal_safe(f"forwarded from: {card.forwarded_from}"))
     if card.terms:
         lines.append(_terminal_safe("matched: " + ", ".join(card.terms)))
+    if card.relevance:
+        lines.append(_terminal_safe(card.relevance))
     lines.append(render_excerpt(card.excerpt, color=color))
     if card.url:
         lines.append(_terminal_safe(card.url))
@@ -273,6 +295,8 @@ def _card_runs(card: AlertCard) -> list[_Run]:
         runs.append(_Run(f"forwarded from: {card.forwarded_from}\n"))
     if card.terms:
         runs += [_Run("matched: "), _Run(", ".join(card.terms), "<i>", "</i>"), _Run("\n")]
+    if card.relevance:
+        runs.append(_Run(card.relevance + "\n"))
     runs.append(_Run("\n"))
     for fragment in card.excerpt:
         if fragment.highlight:

@@ -425,7 +425,9 @@ class CommandHandler:
         for number, (post, hits) in enumerate(results, 1):
             head = f"{number}. {_post_head(post)}"
             if hits:
-                head += " · hits: " + ", ".join(f"{h.topic} ({h.rule_id})" for h in hits)
+                head += " · hits: " + ", ".join(
+                    f"{h.topic} ({h.rule_id}{', quiet' if h.quiet else ''})" for h in hits
+                )
             lines.append(head)
             spans = _folded_spans(post.text, command.query)
             lines.append(f"   {_short_excerpt(post.text, spans)}")
@@ -471,7 +473,7 @@ class CommandHandler:
         lines = [
             f"Stats for the last {command.window.label} (since {format_time(stats['since'])}):",
             f"Posts read: {stats['posts']}",
-            f"Hits: {stats['hits']}",
+            f"Hits: {stats['hits']}" + (f" ({stats['quiet_hits']} kept quiet by relevance)" if stats["quiet_hits"] else ""),
             "  by topic: " + (", ".join(f"{t} {n}" for t, n in topics.items()) or "none"),
             "  by channel: "
             + (", ".join(f"{display_channel(c)} {n}" for c, n in channels.items()) or "none"),
@@ -499,10 +501,20 @@ def format_age(age: timedelta) -> str:
     return f"{days}d {rest}h ago" if rest else f"{days}d ago"
 
 
+def relevance_label(hit: StoredHit) -> str:
+    """' · relevance 87%', or ' · quiet (relevance 31%)' for a hit kept from alerting."""
+    if hit.relevance is None:
+        return " · quiet" if hit.quiet else ""
+    if hit.quiet:
+        return f" · quiet (relevance {hit.relevance:.0%})"
+    return f" · relevance {hit.relevance:.0%}"
+
+
 def _hit_lines(number: int, hit: StoredHit) -> str:
     post = hit.post
     lines = [
-        f"{number}. {_post_head(post)} · {hit.topic} · {hit.rule_id} · {hit.severity.value}",
+        f"{number}. {_post_head(post)} · {hit.topic} · {hit.rule_id} · {hit.severity.value}"
+        f"{relevance_label(hit)}",
         f"   {_short_excerpt(post.text, hit.spans)}",
     ]
     if post.url:

@@ -14,11 +14,13 @@ from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from textwrap import indent
 from typing import Protocol
 
 from bot.alerts.card import display_channel, format_time
 from bot.commands.handler import Clock, format_age, parse_duration
 from bot.matching import Matcher
+from bot.relevance import describe
 from bot.rules.diff import diff_summary, line_diff
 from bot.rules.editor import EditError, add_terms, apply_edit, remove_terms, set_enabled
 from bot.rules.expr import refs
@@ -202,22 +204,29 @@ class OperatorCommands:
         analysis = self._holder.matcher().analyse(text, all_concepts=True)
         mutes = await self._store.active_mutes(self._clock())
         lines: list[str] = []
-        alerting = 0
+        alerting = quiet = 0
         for hit in analysis.hits:
             head = f"HIT {hit.rule_id} → {hit.topic} ({hit.severity.value}, route {hit.route})"
             muted = _mute_for(mutes, "rule", hit.rule_id)
             if muted is not None:
                 head += f" — rule muted {_until(muted)}: recorded, no alert"
+            elif not hit.alerts:
+                head += " — quiet: recorded, no alert (relevance below the threshold)"
+                quiet += 1
             else:
                 alerting += 1
             lines.append(head)
             if hit.description:
                 lines.append(f"    {hit.description}")
             lines.append(explain_terms(hit))
+            if hit.relevance is not None:
+                lines.append(indent(describe(hit.relevance), "    "))
         for rule_id in analysis.suppressed:
             lines.append(f"vetoed by 'unless': {rule_id}")
         if alerting:
             verdict = f"Would alert: yes, {alerting} rule(s)."
+        elif quiet:
+            verdict = "Would alert: no (matched, but not sure enough: the hits are kept quiet)."
         elif analysis.hits:
             verdict = "Would alert: no (matched, but every matching rule is muted)."
         else:

@@ -15,7 +15,7 @@ import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, cast
 
 from rapidfuzz.distance import Levenshtein
@@ -29,6 +29,7 @@ from bot.matching.scanner import LENGTH_BITS, LENGTH_MASK, build_scanner
 from bot.matching.textview import words_view
 from bot.matching.translit import cyrillic_skeleton, skeleton
 from bot.matching.typos import TypoPool, TypoPools, slip_index
+from bot.relevance import RelevanceStage
 from bot.rules.model import And, Expr, Near, Not, Or, Ref, Rule, RuleSet, Term
 
 # In textview's sentence view: a line break or bullet, or sentence punctuation followed
@@ -183,7 +184,12 @@ class Matcher:
         self._forms: set[str] = set()
         self._form_lemmas: dict[str, frozenset[str]] = {}  # form of a term word → its lemmas
         self._tag_terms: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        # Concepts only the relevance stage uses are looked for in the few posts with a
+        # hit, by a matcher of their own: scanning every post for them would cost all.
+        evidence_only = _evidence_only(ruleset)
         for concept in (*ruleset.concepts.values(), *ruleset.inline_concepts.values()):
+            if concept.name in evidence_only:
+                continue
             for term in concept.terms:
                 self._add_term(term)
         self._prefix_lengths = sorted(self._prefix_index)
@@ -253,6 +259,12 @@ class Matcher:
             sum(self._bit.get(name, 0) for name in concepts) for concepts in self._rule_concepts
         ]
         self._todo_cache: dict[int, tuple[tuple[int, ...], int]] = {}
+        self.relevance: RelevanceStage | None = None
+        if ruleset.relevance is not None:
+            evidence = Matcher(_evidence_ruleset(ruleset), morph, exhaustive=exhaustive)
+            self.relevance = RelevanceStage(
+                ruleset.relevance, {r.id: r.prior for r in ruleset.rules if r.prior}, evidence.find_concepts
+            )
 
     # -- compile ---------------------------------------------------------------------
     def _add_term(self, term: Term) -> None:
@@ -462,7 +474,17 @@ class Matcher:
         if todo:
             self._rules(post, analysis, todo)
         analysis.concepts = dict(concepts)
+        if self.relevance is not None and analysis.hits:
+            analysis.hits = self.relevance.assess(text, analysis.hits)
         return analysis
+
+    def find_concepts(self, text: str) -> dict[str, list[TermMatch]]:
+        """Every concept's term matches in a text, with offsets into it (no rules)."""
+        analysis = self.analyse(text, all_concepts=True)
+        return {
+            name: [m for occ in occs for m in analysis.term_matches(occ)]
+            for name, occs in analysis.concepts.items()
+        }
 
     @staticmethod
     def _without_addresses(
@@ -954,6 +976,33 @@ def _all_words(word_marks: bytes) -> Iterator[tuple[int, int]]:
         # Only the start matters (end - length + 2); the length field has 8 bits.
         n = min(m.end() - m.start() + 1, LENGTH_MASK)
         yield m.start() + n - 2, n
+
+
+def _evidence_only(ruleset: RuleSet) -> frozenset[str]:
+    """Concepts the relevance stage uses that no rule mentions."""
+    if ruleset.relevance is None:
+        return frozenset()
+    used = {
+        name
+        for rule in ruleset.rules
+        for expr in (rule.match, rule.unless)
+        if expr is not None
+        for name in refs(expr)
+    }
+    return ruleset.relevance.concepts() - used
+
+
+def _evidence_ruleset(ruleset: RuleSet) -> RuleSet:
+    """A rule set of the relevance stage's concepts only, for its own matcher."""
+    wanted = ruleset.relevance.concepts() if ruleset.relevance is not None else frozenset()
+    return replace(
+        ruleset,
+        concepts={name: c for name, c in ruleset.concepts.items() if name in wanted},
+        rules=(),
+        inline_concepts={},
+        relevance=None,
+        version=f"{ruleset.version}-evidence",
+    )
 
 
 def build_matcher(

@@ -25,10 +25,16 @@ from bot.rules.model import (
     RuleSet,
     Term,
 )
+from bot.rules.relevance import parse_relevance
 from bot.rules.terms import TermSyntaxError, parse_term
+from bot.rules.yamlpos import Collector as _Collector
+from bot.rules.yamlpos import check_keys as _check_keys
+from bot.rules.yamlpos import item_pos as _item_pos
+from bot.rules.yamlpos import key_pos as _key_pos
+from bot.rules.yamlpos import value_pos as _value_pos
 
-_TOP_KEYS = ("version", "defaults", "routes", "topics", "concepts", "rules")
-_RULE_KEYS = ("id", "topic", "severity", "route", "match", "unless", "description", "enabled")
+_TOP_KEYS = ("version", "defaults", "routes", "topics", "concepts", "rules", "relevance")
+_RULE_KEYS = ("id", "topic", "severity", "route", "match", "unless", "description", "enabled", "prior")
 _CONCEPT_KEYS = (*LANGS, "description", "fuzzy")
 _DEFAULT_KEYS = ("severity", "route", "near", "fuzzy")
 _NAME = re.compile(r"^[^\W\d][\w.-]*$")
@@ -40,57 +46,6 @@ def make_yaml() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     return yaml
-
-
-class _Collector:
-    """Collects problems, locating them in the source text."""
-
-    def __init__(self, filename: str, source: str) -> None:
-        self.filename = filename
-        self.lines = source.splitlines()
-        self.problems: list[Problem] = []
-
-    def add(self, pos: tuple[int, int], message: str) -> None:
-        self.problems.append(Problem(self.filename, pos[0] + 1, pos[1] + 1, message))
-
-    def locate(self, snippet: str, start: tuple[int, int]) -> tuple[int, int]:
-        """Find where a snippet of a (possibly multi-line) value sits in the file."""
-        line, col = start
-        # Whole names only: "forces" must not be found inside "forces_all".
-        edge = r"[\w.-]" if re.match(r"[\w.-]+$", snippet) else r"(?!)"
-        pattern = re.compile(rf"(?<!{edge}){re.escape(snippet)}(?!{edge})")
-        for i in range(line, min(line + 40, len(self.lines))):
-            found = pattern.search(self.lines[i], col if i == line else 0)
-            if found is not None:
-                return i, found.start()
-        return start
-
-
-def _key_pos(node: Any, key: Any) -> tuple[int, int]:
-    try:
-        return tuple(node.lc.key(key))  # type: ignore[return-value]
-    except (AttributeError, KeyError, TypeError):
-        return (0, 0)
-
-
-def _value_pos(node: Any, key: Any) -> tuple[int, int]:
-    try:
-        return tuple(node.lc.value(key))  # type: ignore[return-value]
-    except (AttributeError, KeyError, TypeError):
-        return _key_pos(node, key)
-
-
-def _item_pos(node: Any, index: int) -> tuple[int, int]:
-    try:
-        return tuple(node.lc.item(index))  # type: ignore[return-value]
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return (0, 0)
-
-
-def _check_keys(c: _Collector, node: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in node:
-        if key not in allowed:
-            c.add(_key_pos(node, key), f"unknown key {key!r} in {where} (expected: {', '.join(allowed)})")
 
 
 def parse_rules(source: str, filename: str = "<rules>") -> RuleSet:
@@ -121,6 +76,7 @@ def parse_rules(source: str, filename: str = "<rules>") -> RuleSet:
     concepts = _parse_concepts(c, data.get("concepts"), data, defaults)
     inline: dict[str, Concept] = {}
     rules = _parse_rules(c, data.get("rules"), data, defaults, topics, routes, concepts, inline)
+    relevance = parse_relevance(c, data.get("relevance"), data, concepts, topics)
 
     if c.problems:
         raise RulesError(c.problems)
@@ -134,6 +90,7 @@ def parse_rules(source: str, filename: str = "<rules>") -> RuleSet:
         version=version,
         source=source,
         inline_concepts=inline,
+        relevance=relevance,
     )
 
 
@@ -352,6 +309,10 @@ def _parse_rules(
         if not isinstance(enabled, bool):
             c.add(_value_pos(body, "enabled"), f"rule {rid!r}: 'enabled' must be true or false")
             enabled = True
+        prior = body.get("prior", 0.0)
+        if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not -50 <= prior <= 50:
+            c.add(_value_pos(body, "prior"), f"rule {rid!r}: 'prior' must be a number -50 to 50 (log-odds), not {prior!r}")
+            prior = 0.0
         match = _condition(c, body, "match", rid, defaults, concepts, inline, required=True)
         unless = _condition(c, body, "unless", rid, defaults, concepts, inline, required=False)
         if match is None:
@@ -369,6 +330,7 @@ def _parse_rules(
                 description=" ".join(str(body.get("description", "") or "").split()),
                 enabled=enabled,
                 line=ipos[0] + 1,
+                prior=float(prior),
             )
         )
     return rules

@@ -121,6 +121,50 @@ class Rule:
     description: str = ""
     enabled: bool = True
     line: int = 0
+    prior: float = 0.0  # log-odds the relevance stage starts this rule's hits from
+
+
+SIGNAL_SCOPES = ("post", "sentence", "around")
+SIGNAL_POSITIONS = ("first_sentence", "buried", "repeated")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One piece of evidence the relevance stage weighs for a hit.
+
+    Either words (distinct words of some concepts found in a scope around the hit; the
+    weight is looked up by their count) or a position (the hit in the first sentence,
+    buried once deep in a long post, or repeated over several sentences).
+    """
+
+    name: str
+    concepts: tuple[str, ...] = ()  # words signals
+    scope: str = "post"  # post | sentence (the hit's sentences) | around (± one sentence)
+    position: str = ""  # first_sentence | buried | repeated
+    weights: tuple[float, ...] = (0.0,)  # by count (words, repeated); one weight otherwise
+    topics: tuple[str, ...] = ()  # empty: every topic
+    unless: tuple[str, ...] = ()  # concepts in the hit's sentences (or the scope) that cancel it
+    after: int = 3  # buried: not among the first `after` sentences …
+    min_sentences: int = 8  # … of a post at least this long
+    line: int = 0
+
+    def weight_for(self, count: int) -> float:
+        """The weight for a count (the last weight for every count beyond the list)."""
+        return self.weights[min(max(count, 0), len(self.weights) - 1)]
+
+
+@dataclass(frozen=True)
+class RelevanceConfig:
+    """The relevance stage of a rules file: hits start from bias + the rule's prior,
+    each signal adds its weight, and the logistic of the sum is the score."""
+
+    alert_at: float = 0.5
+    bias: float = 0.0
+    signals: tuple[Signal, ...] = ()
+
+    def concepts(self) -> frozenset[str]:
+        """Every concept a signal looks for."""
+        return frozenset(c for s in self.signals for c in (*s.concepts, *s.unless))
 
 
 @dataclass(frozen=True)
@@ -146,6 +190,7 @@ class RuleSet:
     source: str = ""
     path: Path | None = None
     inline_concepts: dict[str, Concept] = field(default_factory=dict)
+    relevance: RelevanceConfig | None = None
 
     def summary(self) -> str:
         """One paragraph for /rules and the CLI: version, topics, counts."""

@@ -218,3 +218,48 @@ def read_labelled(
             continue
         counters.posts += 1
         yield post, topics
+
+
+def read_evaluation(
+    path: str | Path,
+    problems: Callable[[SourceProblem], None],
+    labels: dict[str, tuple[frozenset[str], bool]] | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[tuple[int, Post, frozenset[str] | None, bool]]:
+    """Stream (line, post, expected topics or None when unlabelled, marginal) from a JSONL file:
+    labels from each record's `topics` (and `marginal`) or, when given, from `labels`
+    by post id."""
+    counters = stats if stats is not None else ReadStats()
+    for number, record in iter_records(path, problems, counters):
+        try:
+            post = record_to_post(record)
+            body = _as_object(record)
+            if labels is not None:
+                expected, marginal = labels.get(post.msg_id, (None, False))
+            elif "topics" in body:
+                expected, marginal = _topics(body, "topics"), body.get("marginal") is True
+            else:
+                expected, marginal = None, False
+        except RecordError as exc:
+            counters.problems += 1
+            problems(SourceProblem(str(path), number, str(exc)))
+            continue
+        counters.posts += 1
+        yield number, post, expected, marginal
+
+
+def read_labels(
+    path: str | Path, problems: Callable[[SourceProblem], None]
+) -> dict[str, tuple[frozenset[str], bool]]:
+    """Labels by post id from a JSONL file of {id, topics[, marginal]} records."""
+    out: dict[str, tuple[frozenset[str], bool]] = {}
+    for number, record in iter_records(path, problems):
+        try:
+            body = _as_object(record)
+            post_id = body.get("id")
+            if not isinstance(post_id, (str, int)) or isinstance(post_id, bool) or str(post_id) == "":
+                raise RecordError(f"missing or empty 'id', got {_preview(post_id)}")
+            out[str(post_id)] = (_topics(body, "topics"), body.get("marginal") is True)
+        except RecordError as exc:
+            problems(SourceProblem(str(path), number, str(exc)))
+    return out

@@ -144,6 +144,12 @@ ALTER TABLE alerts_v4 RENAME TO alerts;
 CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
 """
 
+_V5_RELEVANCE = """
+ALTER TABLE hits ADD COLUMN relevance REAL;
+ALTER TABLE hits ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hits ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1_SCHEMA),
     # Operators silence a channel or a rule for a while: hits are kept, alerts are not sent.
@@ -152,6 +158,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "feedback", _V3_FEEDBACK),
     # A mute also stops alerts already queued for the muted channel or rule.
     Migration(4, "muted alerts", _V4_MUTED_ALERTS),
+    # The relevance stage's score and evidence per hit; quiet hits are kept, not alerted.
+    Migration(5, "hit relevance", _V5_RELEVANCE),
 )
 
 

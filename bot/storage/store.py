@@ -16,7 +16,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.domain import Alert, Hit, Post, Severity, StoredHit
+from bot.domain import Alert, Evidence, Hit, Post, Severity, StoredHit
 from bot.feedback import VERDICTS, RuleFeedback
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
 
@@ -33,7 +33,7 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'", "`": 
 
 _HIT_COLUMNS = """
     h.id AS hit_id, h.rule_id, h.topic, h.severity, h.route, h.spans, h.terms,
-    h.created_at AS hit_created_at,
+    h.created_at AS hit_created_at, h.relevance, h.quiet, h.evidence,
     p.id AS post_id, p.msg_id, p.date, p.text, p.link, p.forwarded_from, p.edited,
     c.username, c.title
 """
@@ -75,6 +75,36 @@ def _normalise_channel(username: str) -> str:
     if not name:
         raise ValueError("empty channel name")
     return name
+
+
+def _relevance_columns(hit: Hit) -> tuple[float | None, int, str]:
+    """(relevance, quiet, evidence JSON) of a hit for the hits table."""
+    if hit.relevance is None:
+        return None, 0, "[]"
+    evidence = [
+        {"name": e.name, "weight": e.weight, "words": list(e.words), "note": e.note}
+        for e in hit.relevance.evidence
+    ]
+    return hit.relevance.score, int(not hit.relevance.alert), json.dumps(evidence, ensure_ascii=False)
+
+
+def _evidence_from_json(text: str | None) -> tuple[Evidence, ...]:
+    """The evidence stored with a hit (unknown shapes are skipped, not fatal)."""
+    try:
+        items = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            weight = item.get("weight")
+            out.append(Evidence(
+                name=item["name"],
+                weight=float(weight) if isinstance(weight, (int, float)) else 0.0,
+                words=tuple(str(w) for w in item.get("words") or ()),
+                note=str(item.get("note") or ""),
+            ))
+    return tuple(out)
 
 
 def _utc_now() -> datetime:
@@ -452,10 +482,12 @@ class Store:
     # -- hits and the outbox --------------------------------------------------
 
     async def add_hits(self, post_id: int, hits: Sequence[Hit], ruleset_version: str) -> list[int]:
-        """Record hits for a post; return ids of NEW rows only (one row per post and rule).
+        """Record hits for a post; return the ids that now need an alert: NEW rows (one
+        row per post and rule) and rows an edit raised from quiet to alerting.
 
-        A rule that already hit this post keeps its row (and so its alert); only its
-        spans/terms are refreshed, because an edited text moves the offsets.
+        A rule that already hit this post keeps its row (and so its alert); its spans,
+        terms and relevance are refreshed, because an edited text moves the offsets.
+        Quiet hits are returned too when new: the caller decides by `hit.alerts`.
         """
         new_ids: list[int] = []
         async with self.transaction():
@@ -463,9 +495,11 @@ class Store:
             for hit in hits:
                 spans = json.dumps([list(span) for span in hit.spans])
                 terms = json.dumps(hit.words, ensure_ascii=False)
+                score, quiet, evidence = _relevance_columns(hit)
                 row = await self._fetchone(
                     "INSERT INTO hits (post_id, rule_id, topic, severity, route, spans, terms,"
-                    " ruleset_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ruleset_version, created_at, relevance, quiet, evidence)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT(post_id, rule_id) DO NOTHING RETURNING id",
                     (
                         post_id,
@@ -477,16 +511,24 @@ class Store:
                         terms,
                         ruleset_version,
                         now,
+                        score,
+                        quiet,
+                        evidence,
                     ),
                 )
                 if row is not None:
                     new_ids.append(int(row[0]))
-                else:
-                    await self._db.execute(
-                        "UPDATE hits SET spans = ?, terms = ?, ruleset_version = ?"
-                        " WHERE post_id = ? AND rule_id = ?",
-                        (spans, terms, ruleset_version, post_id, hit.rule_id),
-                    )
+                    continue
+                old = await self._fetchone(
+                    "SELECT id, quiet FROM hits WHERE post_id = ? AND rule_id = ?", (post_id, hit.rule_id)
+                )
+                await self._db.execute(
+                    "UPDATE hits SET spans = ?, terms = ?, ruleset_version = ?, relevance = ?,"
+                    " quiet = ?, evidence = ? WHERE post_id = ? AND rule_id = ?",
+                    (spans, terms, ruleset_version, score, quiet, evidence, post_id, hit.rule_id),
+                )
+                if old is not None and old["quiet"] and not quiet:
+                    new_ids.append(int(old["id"]))  # an edit made it sure enough to alert
         return new_ids
 
     async def enqueue_alert(self, hit_id: int, route: str) -> int | None:
@@ -817,6 +859,9 @@ class Store:
                 "SELECT status, COUNT(*) FROM alerts WHERE created_at >= ? GROUP BY status",
                 (since_text,),
             )
+            quiet = await self._fetchone(
+                "SELECT COUNT(*) FROM hits WHERE created_at >= ? AND quiet = 1", (since_text,)
+            )
         statuses = {status: 0 for status in ALERT_STATUSES}
         statuses.update({str(row[0]): int(row[1]) for row in by_status})
         topics = {str(row[0]): int(row[1]) for row in by_topic}
@@ -827,6 +872,7 @@ class Store:
             "hits_by_topic": topics,
             "hits_by_channel": {str(row[0]): int(row[1]) for row in by_channel},
             "alerts_by_status": statuses,
+            "quiet_hits": int(quiet[0]) if quiet else 0,
         }
 
     async def counts(self) -> dict[str, int]:
@@ -978,6 +1024,9 @@ class Store:
             spans=tuple((int(s), int(e)) for s, e in json.loads(row["spans"])),
             terms=tuple(str(t) for t in json.loads(row["terms"])),
             created_at=from_db_time(row["hit_created_at"]),
+            relevance=row["relevance"],
+            quiet=bool(row["quiet"]),
+            evidence=_evidence_from_json(row["evidence"]),
         )
 
     @classmethod

@@ -1,0 +1,146 @@
+"""Score each rule hit by the evidence around it: context words, who does the leaving,
+peacetime causes, where in the post it stands. The weights come from the rules file."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from bot.domain import Evidence, Hit, Relevance, TermMatch
+from bot.relevance.sentences import SentenceIndex
+from bot.rules.model import RelevanceConfig, Signal
+
+# Concept name → its term matches anywhere in a text (with offsets into the original).
+Finder = Callable[[str], Mapping[str, Sequence[TermMatch]]]
+
+_SCOPE_WORDS = {"post": "in the post", "sentence": "in its sentence", "around": "around it"}
+
+
+def _logistic(z: float) -> float:
+    """1 / (1 + e^-z), without overflow for any z."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+class _Found:
+    """The evidence words of one text, with the sentence each stands in."""
+
+    def __init__(self, text: str, matches: Mapping[str, Sequence[TermMatch]]) -> None:
+        self.sentences = SentenceIndex(text)
+        self.by_concept = {
+            name: [(self.sentences.of(t.start), t) for t in terms] for name, terms in matches.items()
+        }
+
+    def words(self, concepts: Sequence[str], scope: str, near: set[int]) -> list[TermMatch]:
+        """Term matches of the concepts in a scope: the post, the hit's sentences, or
+        those sentences and one on either side."""
+        out: list[TermMatch] = []
+        for name in concepts:
+            for sentence, term in self.by_concept.get(name, ()):
+                if scope == "post" or sentence in near or (
+                    scope == "around" and (sentence - 1 in near or sentence + 1 in near)
+                ):
+                    out.append(term)
+        return out
+
+
+def _distinct(terms: Sequence[TermMatch]) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+    """Distinct words (by lemma) in text order, and every span."""
+    words: dict[str, None] = {}
+    for t in sorted(terms, key=lambda t: t.start):
+        words.setdefault(t.lemma or t.surface.lower(), None)
+    spans = tuple(sorted({(t.start, t.end) for t in terms}))
+    return tuple(words), spans
+
+
+class RelevanceStage:
+    """Scores hits with a RelevanceConfig; `assess` returns them with their Relevance."""
+
+    def __init__(self, config: RelevanceConfig, priors: Mapping[str, float], find: Finder) -> None:
+        """find: the evidence concepts' matches in a text (a matcher of those concepts)."""
+        self.config = config
+        self._priors = dict(priors)
+        self._find = find
+
+    def assess(self, text: str, hits: Sequence[Hit]) -> list[Hit]:
+        """The hits with their relevance (the text is analysed once for all of them)."""
+        if not hits:
+            return []
+        found = _Found(text, self._find(text))
+        by_topic: dict[str, set[int]] = {}
+        hit_sentences = []
+        for hit in hits:
+            own = {found.sentences.of(t.start) for t in hit.terms} or {0}
+            hit_sentences.append(own)
+            by_topic.setdefault(hit.topic, set()).update(own)
+        return [
+            replace(hit, relevance=self._score(hit, own, by_topic[hit.topic], found))
+            for hit, own in zip(hits, hit_sentences)
+        ]
+
+    def _score(self, hit: Hit, own: set[int], topic_sentences: set[int], found: _Found) -> Relevance:
+        """The relevance of one hit: bias + prior + every signal's weight, through the logistic."""
+        z = self.config.bias + self._priors.get(hit.rule_id, 0.0)
+        evidence: list[Evidence] = []
+        if self._priors.get(hit.rule_id):
+            evidence.append(Evidence("rule", self._priors[hit.rule_id], note=f"prior of {hit.rule_id}"))
+        for signal in self.config.signals:
+            if signal.topics and hit.topic not in signal.topics:
+                continue
+            item = self._signal(signal, own, topic_sentences, found)
+            if item is not None:
+                z += item.weight
+                evidence.append(item)
+        return Relevance(_logistic(z), self.config.alert_at, tuple(evidence))
+
+    def _signal(self, signal: Signal, own: set[int], topic_sentences: set[int], found: _Found) -> Evidence | None:
+        """One signal's evidence for a hit (None when it neither fires nor weighs)."""
+        scope = signal.scope if signal.concepts else "sentence"
+        blockers = found.words(signal.unless, scope, own) if signal.unless else []
+        if signal.concepts:
+            words, spans = _distinct(found.words(signal.concepts, signal.scope, own))
+            weight = signal.weight_for(len(words))
+            if not weight and not words:
+                return None
+            note = f"{len(words)} word{'s' if len(words) != 1 else ''} {_SCOPE_WORDS[signal.scope]}"
+        else:
+            words, spans = (), ()
+            count = self._position(signal, own, topic_sentences, found)
+            if count is None:
+                return None
+            weight = signal.weight_for(count)
+            note = {
+                "first_sentence": "in the first sentence",
+                "buried": f"once, deep in a post of {found.sentences.count} sentences",
+                "repeated": f"in {count} sentence{'s' if count != 1 else ''}",
+            }[signal.position]
+            if not weight:
+                return None
+        if blockers and weight:
+            cancelled, _ = _distinct(blockers)
+            return Evidence(signal.name, 0.0, words, spans, f"{note}; cancelled by {', '.join(cancelled)}")
+        return Evidence(signal.name, weight, words, spans, note)
+
+    @staticmethod
+    def _position(signal: Signal, own: set[int], topic_sentences: set[int], found: _Found) -> int | None:
+        """The count a position signal is weighed by (None: it does not apply)."""
+        if signal.position == "first_sentence":
+            return 0 if 0 in own else None
+        if signal.position == "buried":
+            alone = len(topic_sentences) == 1
+            deep = min(topic_sentences) >= signal.after and found.sentences.count >= signal.min_sentences
+            return 0 if alone and deep else None
+        return len(topic_sentences)  # repeated
+
+
+def describe(relevance: Relevance) -> str:
+    """Lines explaining a relevance score: the score, then each weighed signal."""
+    verdict = "alert" if relevance.alert else "quiet"
+    lines = [f"relevance {relevance.score:.0%} ({verdict}; alerts at {relevance.threshold:.0%})"]
+    for e in relevance.evidence:
+        words = f": {', '.join(e.words)}" if e.words else ""
+        lines.append(f"    {e.weight:+.2f} {e.name}{words} ({e.note})")
+    return "\n".join(lines)
