@@ -407,7 +407,9 @@ POSITIVES = [
     ("en-spaced", "E V A C U A T I O N of the embassy in Beirut.", E),
     ("en-citizens", "Evacuation of citizens from Beirut amid Israeli strikes.", E),
     # --- both
-    ("ru-we-evacuated", "Нас эвакуируют, ждём борт.", WE),
+    # "Нас эвакуируют, ждём борт." alone is kept quiet: no word of war around it (see
+    # test_case_classes.QUIET_CASES); with one it alerts.
+    ("ru-we-evacuated", "Нас эвакуируют с Хмеймима, ждём борт.", WE),
     ("en-last-flight", "The last C-17 took off from HKIA.", WE),
 ]
 
@@ -485,14 +487,14 @@ def _cases(rows: list) -> list:  # type: ignore[type-arg]
 @pytest.mark.parametrize(("text", "expected"), _cases(POSITIVES))
 def test_shipped_rules_positive(shipped: Matcher, text: str, expected: frozenset[str]) -> None:
     hits = shipped.match(text)
-    assert frozenset(h.topic for h in hits) == expected, [h.rule_id for h in hits]
+    assert frozenset(h.topic for h in hits if h.alerts) == expected, [h.rule_id for h in hits]
     check_spans(text, hits)
 
 
 @pytest.mark.parametrize(("text", "expected"), _cases(NEGATIVES))
 def test_shipped_rules_negative(shipped: Matcher, text: str, expected: frozenset[str]) -> None:
     hits = shipped.match(text)
-    assert frozenset(h.topic for h in hits) == expected, [
+    assert frozenset(h.topic for h in hits if h.alerts) == expected, [
         (h.rule_id, [t.surface for t in h.terms]) for h in hits
     ]
 

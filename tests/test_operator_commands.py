@@ -83,14 +83,14 @@ async def env(rules_path: Path, store: Store, clock: FakeClock, morph: Morpholog
 
 # (command, the name the refusal gives, a fragment of the operator's answer)
 EVERY_OPERATOR_COMMAND = [
-    ("/rule list", "/rule list", "21 rules, version"),
+    ("/rule list", "/rule list", f"{len(load_rules(SHIPPED).rules)} rules, version"),
     ("/rule show withdrawal.redeployed", "/rule show", "match: ((redeploy NOT WITHIN/10 sport) NOT NEAR/4 reinforce) NEAR/4 forces"),
     (f"/rule test {REDEPLOYED}", "/rule test", "Would alert: yes, 1 rule(s)."),
     ("/rule disable withdrawal.redeployed", "/rule disable", "Rule withdrawal.redeployed disabled."),
     ("/rule enable withdrawal.redeployed", "/rule enable", "rule 'withdrawal.redeployed' is already enabled"),
     ("/rule backtest", "/rule backtest", "/rule backtest is not available here"),
     ("/term add pullout ретироваться", "/term add", "Added to concept pullout: ретироваться (ru)."),
-    ("/term remove pullout бегство", "/term remove", "Removed from concept pullout: бегство (ru)."),
+    ("/term remove pullout отступление", "/term remove", "Removed from concept pullout: отступление (ru)."),
     ("/mute @frontnews for 2h", "/mute", "Muted @frontnews until 2024-05-01 14:00 UTC (2h)"),
     ("/mute", "/mute", "Nothing is muted."),
     ("/unmute @frontnews", "/unmute", "@frontnews was not muted."),
