@@ -17,7 +17,8 @@ from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
 from bot.commands import CommandHandler
 from bot.commands.operator import OperatorCommands
-from bot.matching import Matcher, Morphology, build_matcher, freeze_heap
+from bot.compiled import compiled_matcher
+from bot.matching import Matcher, Morphology, freeze_heap
 from bot.pipeline import Pipeline
 from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
@@ -61,7 +62,7 @@ class RulesHolder:
     def load(self) -> RuleSet:
         """Load and compile the file; on RulesError the previous rules stay active."""
         ruleset = load_rules(self.path)
-        matcher = build_matcher(ruleset, self.morph)
+        matcher = compiled_matcher(ruleset, self.morph)
         # Swap both at once: a post is never matched against half-loaded rules.
         self._ruleset, self._matcher = ruleset, matcher
         freeze_heap()
@@ -90,7 +91,7 @@ class RulesHolder:
             return RuleReload(ok=False, version=old.version if old else "", problems=[f"{self.path}:1:1: cannot read: {exc}"])
         if old is not None and ruleset.version == old.version:
             return None
-        self._ruleset, self._matcher = ruleset, build_matcher(ruleset, self.morph)
+        self._ruleset, self._matcher = ruleset, compiled_matcher(ruleset, self.morph)
         return RuleReload(ok=True, version=ruleset.version, summary=diff_summary(old, ruleset))
 
     @property

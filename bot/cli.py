@@ -39,13 +39,14 @@ def _load_ruleset(path: Path, err: TextIO) -> RuleSet | None:
 
 
 def _build_matcher(ruleset: RuleSet) -> Matcher:
-    from bot.matching.matcher import build_matcher, freeze_heap
+    from bot.compiled import compiled_matcher
+    from bot.matching.matcher import freeze_heap
     from bot.matching.morph import Morphology
 
     from bot.settings import load_settings
 
     settings = load_settings(Path(".env"), os.environ)
-    matcher = build_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
+    matcher = compiled_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
     freeze_heap()
     return matcher
 
@@ -263,7 +264,7 @@ def _eval_feedback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the stored posts through the current and the proposed rules; per-rule changes."""
     from bot.backtest import backtest, format_backtest
-    from bot.matching.matcher import build_matcher
+    from bot.compiled import compiled_matcher
     from bot.matching.morph import Morphology
     from bot.scan import default_jobs
     from bot.settings import load_settings
@@ -277,8 +278,8 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not ok or db is None:
         return 2
     morph = Morphology(use_ukrainian=load_settings(Path(".env"), os.environ).use_ukrainian)
-    current = build_matcher(current_rules, morph)
-    proposed = build_matcher(proposed_rules, morph)
+    current = compiled_matcher(current_rules, morph)
+    proposed = compiled_matcher(proposed_rules, morph)
     # Workers only pay off on a database of some size (roughly 5,000 posts and up).
     jobs = args.jobs if args.jobs is not None else (
         default_jobs() if db.stat().st_size > 5_000_000 else 1

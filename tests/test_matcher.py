@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain import Hit
+from bot.compiled import compiled_matcher
 from bot.matching import Matcher, Morphology, build_matcher
 from bot.rules import parse_rules
 from bot.rules.loader import load_rules
@@ -468,7 +469,7 @@ NEGATIVES = [
 
 @pytest.fixture(scope="module")
 def shipped(morph: Morphology) -> Matcher:
-    return build_matcher(load_rules(SHIPPED), morph)
+    return compiled_matcher(load_rules(SHIPPED), morph)
 
 
 def _cases(rows: list) -> list:  # type: ignore[type-arg]
