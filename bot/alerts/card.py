@@ -224,10 +224,11 @@ def render_text(card: AlertCard, color: bool) -> str:
     """Console rendering of the card."""
     where, when = _heading(card)
     severity = card.severity.value.upper()
-    head = f"[{severity}] {card.topic} · rule {card.rule_id}"
+    # Made safe before the bold codes go round it, or they would be neutralised too.
+    head = _terminal_safe(f"[{severity}] {card.topic} · rule {card.rule_id}")
     if color:
         head = f"{_ANSI_BOLD}{head}{_ANSI_RESET}"
-    lines = [_terminal_safe(head), _terminal_safe(f"{where} · {when}")]
+    lines = [head, _terminal_safe(f"{where} · {when}")]
     if card.forwarded_from:
         lines.append(_terminal_safe(f"forwarded from: {card.forwarded_from}"))
     if card.terms:
