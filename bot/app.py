@@ -272,9 +272,20 @@ def live_routes(ruleset: RuleSet, settings: Settings) -> tuple[dict[str, str], l
     return routes, problems
 
 
-async def run_login(settings: Settings, out: TextIO, err: TextIO) -> int:
-    """`milwatch login`: the one interactive step, writing the user session file."""
-    from bot.telegram.clients import interactive_login
+async def run_login(
+    settings: Settings,
+    out: TextIO,
+    err: TextIO,
+    *,
+    make_client: Callable[[Settings], TelegramClient] | None = None,
+    input: Callable[[str], str] = input,
+) -> int:
+    """`milwatch login`: the one interactive step, writing the user session file.
+
+    make_client and input exist for tests (default: the real client, the terminal).
+    """
+    from bot.settings import SettingsError
+    from bot.telegram.clients import interactive_login, make_user_client
     from bot.telegram.errors import FatalTelegramError
 
     missing = [m for m in ("TG_API_ID", "TG_API_HASH") if not getattr(settings, m.lower())]
@@ -282,10 +293,14 @@ async def run_login(settings: Settings, out: TextIO, err: TextIO) -> int:
         print(f"milwatch login: set {', '.join(missing)} in .env first (see config/.env.example)", file=err)
         return 2
     try:
-        who = await interactive_login(settings)
-    except FatalTelegramError as exc:
+        who = await interactive_login(settings, input, make_client=make_client or make_user_client)
+    except (FatalTelegramError, SettingsError) as exc:
         print(f"milwatch login: {exc}", file=err)
         return 2
+    except (OSError, EOFError) as exc:  # EOFError: a connection cut mid-handshake
+        print(f"milwatch login: cannot reach Telegram: {type(exc).__name__}: {exc}; "
+              "nothing was saved, try again", file=err)
+        return 1
     print(f"logged in as {who}; session saved under {settings.data_dir}/ (mode 0600)", file=out)
     return 0
 
