@@ -23,7 +23,7 @@ from bot.pipeline import Pipeline
 from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
 from bot.rules.diff import diff_summary
-from bot.sources import SourceProblem
+from bot.sources import SourceProblem, unreadable
 from bot.sources.jsonl import read_labelled
 from bot.storage import Store
 
@@ -156,8 +156,9 @@ async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the seeds through the whole pipeline, print cards, /recent and a summary."""
     seeds: Path = args.seeds
     db_path: Path = args.db
-    if not seeds.exists():
-        print(f"{seeds}: no such file (run from the project directory)", file=err)
+    bad_input = unreadable(seeds)
+    if bad_input:
+        print(f"{seeds}: {bad_input}", file=err)
         return 2
     for suffix in ("", "-wal", "-shm"):
         # The demo database is disposable: every demo starts from an empty store.

@@ -60,6 +60,7 @@ class Progress:
         self.enabled = enabled
         self.started = time.monotonic()
         self._last = 0.0
+        self._drawn = 0  # characters of the bar on screen now
 
     def update(self, done: int) -> None:
         """Redraw at most five times a second."""
@@ -72,14 +73,22 @@ class Progress:
         frac = min(done / self.total, 1.0)
         rate = done / max(now - self.started, 1e-6)
         bar = "#" * int(frac * 30)
-        self.stream.write(f"\r[{bar:<30}] {done:,}/~{self.total:,} posts {rate:,.0f}/s ")
+        line = f"[{bar:<30}] {done:,}/~{self.total:,} posts {rate:,.0f}/s "
+        self.stream.write("\r" + line)
         self.stream.flush()
+        self._drawn = len(line)
+
+    def clear(self) -> None:
+        """Blank the bar line, so a message printed next starts a clean line."""
+        if self._drawn:
+            self.stream.write("\r" + " " * self._drawn + "\r")
+            self.stream.flush()
+            self._drawn = 0
+            self._last = 0.0  # redraw at the next update
 
     def close(self) -> None:
         """Clear the bar line."""
-        if self.enabled:
-            self.stream.write("\r" + " " * 79 + "\r")
-            self.stream.flush()
+        self.clear()
 
 
 # -- commands ----------------------------------------------------------------------
@@ -100,23 +109,25 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Scan a JSONL file or Telegram Desktop export and print the posts that match."""
     from bot.scan import ScanOptions, default_jobs, scan_posts
-    from bot.sources import SourceProblem, count_hint, iter_posts
+    from bot.sources import ReadStats, SourceProblem, count_hint, detect_format, iter_posts, unreadable
 
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
         return 2
-    if not args.path.exists():
-        print(f"{args.path}: no such file", file=err)
+    bad_input = unreadable(args.path)
+    if bad_input:
+        print(f"{args.path}: {bad_input}", file=err)
         return 2
     matcher = _build_matcher(ruleset)
     problems: list[SourceProblem] = []
+    total = count_hint(args.path)
+    progress = Progress(total, err, args.progress or err.isatty())
 
     def report(problem: SourceProblem) -> None:
         problems.append(problem)
+        progress.clear()
         print(f"warning: {problem}", file=err)
 
-    total = count_hint(args.path)
-    progress = Progress(total, err, args.progress or err.isatty())
     options = ScanOptions(
         format=args.format, all=args.all, color=args.color or (out.isatty() and not args.no_color)
     )
@@ -125,7 +136,8 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     started = time.monotonic()
     n_posts = n_hit_posts = n_hits = 0
     write = out.write
-    for post, result in scan_posts(iter_posts(args.path, report), matcher, options, jobs):
+    stats = ReadStats()
+    for post, result in scan_posts(iter_posts(args.path, report, stats), matcher, options, jobs):
         n_posts += 1
         if result.error:
             report(SourceProblem(str(args.path), None, result.error))
@@ -143,6 +155,13 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{n_hit_posts:,} with hits, {n_hits:,} hits, {len(problems)} problem(s)",
         file=err,
     )
+    if stats.posts == 0 and stats.problems:
+        print(f"{args.path}: no posts read: {stats.problems} problem(s), see above", file=err)
+        return 2
+    if stats.posts == stats.problems == 0 and detect_format(args.path) == "jsonl":
+        # Not a line with anything on it (an export of photos only is not empty).
+        print(f"{args.path}: empty file, nothing to scan", file=err)
+        return 2
     return 0
 
 
@@ -178,7 +197,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Precision, recall and F1 per topic on a labelled JSONL file (or feedback precision)."""
     from bot.evaluation import evaluate, format_report
-    from bot.sources import SourceProblem
+    from bot.sources import SourceProblem, unreadable
     from bot.sources.jsonl import read_labelled
 
     if args.from_feedback:
@@ -189,6 +208,10 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
+        return 2
+    bad_input = unreadable(args.path)
+    if bad_input:
+        print(f"{args.path}: {bad_input}", file=err)
         return 2
     matcher = _build_matcher(ruleset)
 

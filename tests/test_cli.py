@@ -246,6 +246,76 @@ def test_scan_full_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     ]
 
 
+# -- scan: bad input ------------------------------------------------------------------
+def test_scan_a_directory_is_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "scan", str(tmp_path), "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"{tmp_path}: is a directory; give a JSONL file or a Telegram Desktop result.json"
+    ]
+
+
+@pytest.mark.parametrize("command", ["eval", "demo"])
+def test_eval_and_demo_of_a_directory_are_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    argv = [command, str(tmp_path)] if command == "eval" else [
+        command, "--seeds", str(tmp_path), "--db", str(tmp_path / "demo.sqlite3")]
+    code, out, err = run(capsys, *argv, "--rules", SHIPPED)
+    assert code == 2
+    assert f"{tmp_path}: is a directory; give a JSONL file" in err and "Traceback" not in err
+
+
+def _export_cut_in_half() -> bytes:
+    export = {"name": "Канал", "type": "public_channel", "id": 1, "messages": [
+        _message(i, POSITIVE) for i in range(1, 4)]}
+    text = json.dumps(export, ensure_ascii=False, indent=1).encode("utf-8")
+    return text[: len(text) // 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("posts.jsonl", b"", "empty file, nothing to scan"),
+        ("posts.jsonl", b"\n\n  \n", "empty file, nothing to scan"),
+        ("photo.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8,
+         "a binary file, not JSONL or a Telegram Desktop result.json"),
+        ("result.json", _export_cut_in_half(), "no posts read: 1 problem(s), see above"),
+        ("posts.jsonl", b"not json\n{\"id\": 1}\n", "no posts read: 2 problem(s), see above"),
+    ],
+)
+def test_scan_of_a_file_without_posts_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: bytes, problem: str
+) -> None:
+    """Exit 2 (bad input, as documented), not 0 as if the file held nothing of interest."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = run(capsys, "scan", str(path), "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == f"{path}: {problem}"
+    assert "Traceback" not in err
+
+
+def test_scan_of_a_truncated_export_says_where_it_ends(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "result.json"
+    path.write_bytes(_export_cut_in_half())
+    code, _, err = run(capsys, "scan", str(path), "--rules", SHIPPED)
+    warning = next(line for line in err.splitlines() if line.startswith("warning:"))
+    assert re.fullmatch(rf"warning: {re.escape(str(path))}:\d+: invalid JSON: [A-Z][a-z ]+ at column \d+", warning)
+    assert " at at " not in warning
+
+
+def test_scan_warnings_never_land_inside_the_progress_bar(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "posts.jsonl", [post(1, NEGATIVE), "{broken", post(3, NEGATIVE), "[]", post(5, POSITIVE)])
+    code, _, err = run(capsys, "scan", str(path), "--rules", SHIPPED, "--progress")
+    assert code == 0
+    # What a terminal shows of each line is what follows its last carriage return.
+    shown = [line.rsplit("\r", 1)[-1] for line in err.split("\n")]
+    warnings = [line for line in shown if "warning:" in line]
+    assert len(warnings) == 2 and all(line.startswith("warning: ") for line in warnings)
+    assert any("posts/s" in line for line in err.split("\r"))  # the bar was drawn
+
+
 # -- eval --------------------------------------------------------------------------------
 EVAL_RULES = """\
 topics:
