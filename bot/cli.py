@@ -43,9 +43,9 @@ def _build_matcher(ruleset: RuleSet) -> Matcher:
     from bot.matching.matcher import freeze_heap
     from bot.matching.morph import Morphology
 
-    from bot.settings import load_settings
+    from bot.settings import load_offline_settings
 
-    settings = load_settings(Path(".env"), os.environ)
+    settings = load_offline_settings(Path(".env"), os.environ)
     matcher = compiled_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
     freeze_heap()
     return matcher
@@ -253,9 +253,9 @@ def _since(text: str | None, err: TextIO) -> tuple[bool, datetime | None, str]:
 
 def _database(args: argparse.Namespace, err: TextIO) -> Path | None:
     """--db, else the settings database (MILWATCH_DB or MILWATCH_DATA_DIR); None if missing."""
-    from bot.settings import load_settings
+    from bot.settings import load_offline_settings
 
-    path: Path = args.db or load_settings(Path(".env"), os.environ).database
+    path: Path = args.db or load_offline_settings(Path(".env"), os.environ).database
     if not path.is_file():
         # Never create an empty database by looking at one that is not there.
         print(f"{path}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
@@ -290,7 +290,7 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from bot.compiled import compiled_matcher
     from bot.matching.morph import Morphology
     from bot.scan import default_jobs
-    from bot.settings import load_settings
+    from bot.settings import load_offline_settings
 
     proposed_rules = _load_ruleset(args.rules, err)
     current_rules = _load_ruleset(args.current, err)
@@ -300,7 +300,7 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     db = _database(args, err)
     if not ok or db is None:
         return 2
-    morph = Morphology(use_ukrainian=load_settings(Path(".env"), os.environ).use_ukrainian)
+    morph = Morphology(use_ukrainian=load_offline_settings(Path(".env"), os.environ).use_ukrainian)
     current = compiled_matcher(current_rules, morph)
     proposed = compiled_matcher(proposed_rules, morph)
     # Workers only pay off on a database of some size (roughly 5,000 posts and up).

@@ -148,10 +148,25 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
     )
 
 
-def load_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
-    """Settings from an optional .env file, overridden by the given environment."""
+def _merged(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, str | None]:
     merged: dict[str, str | None] = {}
     if env_file is not None and env_file.exists():
         merged.update(dotenv_values(env_file))
     merged.update(environ)
-    return settings_from_mapping(merged)
+    return merged
+
+
+def load_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Settings from an optional .env file, overridden by the given environment."""
+    return settings_from_mapping(_merged(env_file, environ))
+
+
+# What scan, eval, explain and backtest read: paths and dictionaries, no Telegram.
+_OFFLINE = ("MILWATCH_DATA_DIR", "MILWATCH_RULES", "MILWATCH_DB", "MILWATCH_UKRAINIAN")
+
+
+def load_offline_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Like load_settings, reading only what offline commands use: a malformed
+    TG_API_ID or BACKFILL_HOURS is for `run` to refuse, not a reason to stop a scan."""
+    merged = _merged(env_file, environ)
+    return settings_from_mapping({name: merged.get(name) for name in _OFFLINE})

@@ -316,6 +316,32 @@ def test_scan_warnings_never_land_inside_the_progress_bar(capsys: pytest.Capture
     assert any("posts/s" in line for line in err.split("\r"))  # the bar was drawn
 
 
+# -- settings the offline commands do not need ----------------------------------------
+@pytest.mark.parametrize("command", ["scan", "eval", "explain", "backtest"])
+def test_offline_commands_ignore_a_malformed_telegram_setting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """TG_API_ID=abc in .env concerns `run` and `login`; scanning a file needs no Telegram."""
+    (tmp_path / ".env").write_text("TG_API_ID=abc\nBACKFILL_HOURS=soon\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    posts = write_jsonl(tmp_path / "posts.jsonl", [{**post(1, POSITIVE), "topics": ["withdrawal"]}])
+    argv = {
+        "scan": ["scan", str(posts)],
+        "eval": ["eval", str(posts)],
+        "explain": ["explain", POSITIVE],
+        "backtest": ["backtest", "--rules", SHIPPED, "--current", SHIPPED, "--db", str(tmp_path / "empty.sqlite3")],
+    }[command]
+    if command != "backtest":
+        argv += ["--rules", SHIPPED]
+    (tmp_path / "empty.sqlite3").write_bytes(b"")  # an empty SQLite database
+    code, _, err = run(capsys, *argv)
+    assert "Traceback" not in err and "TG_API_ID" not in err and "BACKFILL_HOURS" not in err
+    assert code == 0, err
+    # `run` still refuses the malformed value, naming it.
+    assert main(["run", "--env-file", str(tmp_path / ".env")]) == 2
+    assert "TG_API_ID: 'abc' is not a whole number" in capsys.readouterr().err
+
+
 # -- eval --------------------------------------------------------------------------------
 EVAL_RULES = """\
 topics:
