@@ -19,7 +19,9 @@ from bot.rules.model import RulesError, RuleSet
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RULES = Path("config/rules.yaml")
+# --rules and --current default to MILWATCH_RULES, else the project's config/rules.yaml
+# (bot/settings.py), whatever the current directory.
+DEFAULT_RULES_HELP = "MILWATCH_RULES, else the project's config/rules.yaml"
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -395,6 +397,20 @@ def cmd_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _default_paths(args: argparse.Namespace) -> None:
+    """Fill in the rules and seeds files not given, independent of the current directory."""
+    from bot.settings import load_offline_settings, shipped_file
+
+    if getattr(args, "rules", False) is None or getattr(args, "current", False) is None:
+        rules = load_offline_settings(Path(".env"), os.environ).rules_path
+        if getattr(args, "rules", False) is None:
+            args.rules = rules
+        if getattr(args, "current", False) is None:
+            args.current = rules
+    if getattr(args, "seeds", False) is None:
+        args.seeds = shipped_file("seeds/posts.jsonl")
+
+
 # -- parser ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree for every subcommand."""
@@ -406,14 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def rules_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE",
-                       help=f"rules file (default: {DEFAULT_RULES})")
+        p.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                       help=f"rules file (default: {DEFAULT_RULES_HELP})")
 
     p = sub.add_parser("demo", help="replay seeds/ through the pipeline with console alerts",
                        description="Replay the demo posts through normalise → match → SQLite → "
                        "alert routing → console sender, then show /recent.")
     rules_arg(p)
-    p.add_argument("--seeds", type=Path, default=Path("seeds/posts.jsonl"), help="posts to replay")
+    p.add_argument("--seeds", type=Path, default=None,
+                   help="posts to replay (default: the project's seeds/posts.jsonl)")
     p.add_argument("--db", type=Path, default=Path("data/demo.sqlite3"), help="demo database (recreated)")
     p.add_argument("--interactive", action="store_true", help="then type analyst and operator commands (/recent, /rule test …; edits go to a copy of the rules)")
     p.add_argument("--color", action="store_true", help="force coloured highlights")
@@ -453,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "lost, and example posts. A broken rules file prints FILE:LINE:COL problems "
                        "(exit 2).")
     p.add_argument("--rules", type=Path, required=True, metavar="NEW.yaml", help="the proposed rules file")
-    p.add_argument("--current", type=Path, default=DEFAULT_RULES, metavar="FILE",
-                   help=f"the rules to compare with (default: {DEFAULT_RULES})")
+    p.add_argument("--current", type=Path, default=None, metavar="FILE",
+                   help=f"the rules to compare with (default: {DEFAULT_RULES_HELP})")
     p.add_argument("--since", default=None, metavar="PERIOD",
                    help="only posts from the last PERIOD (7d, 24h) or since a date (2024-05-01)")
     p.add_argument("--db", type=Path, default=None, metavar="PATH",
@@ -527,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    _default_paths(args)
     try:
         return int(args.func(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:

@@ -9,6 +9,19 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 
+# The project the package runs from (a checkout, or `make install`'s editable install):
+# its shipped rules and demo posts are the defaults from whatever directory milwatch is
+# started in. An installed copy without them (the Docker image) looks in the current
+# directory, which the image sets to /app.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def shipped_file(relative: str) -> Path:
+    """A file shipped with the project, e.g. "config/rules.yaml", as a path that exists if any does."""
+    beside = PROJECT_DIR / relative
+    return beside if beside.exists() else Path(relative)
+
+
 class SettingsError(ValueError):
     """A setting that is missing or malformed; the message names the variable."""
 
@@ -18,7 +31,7 @@ class Settings:
     """Every setting milwatch reads; built once in app wiring and passed in."""
 
     data_dir: Path = Path("data")
-    rules_path: Path = Path("config/rules.yaml")
+    rules_path: Path = field(default_factory=lambda: shipped_file("config/rules.yaml"))
     db_path: Path | None = None  # default: data_dir / "milwatch.sqlite3"
     tg_api_id: int | None = None
     tg_api_hash: str | None = None
@@ -129,7 +142,7 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
     }
     return Settings(
         data_dir=data_dir,
-        rules_path=Path(get("MILWATCH_RULES") or "config/rules.yaml"),
+        rules_path=Path(rules) if (rules := get("MILWATCH_RULES")) else shipped_file("config/rules.yaml"),
         db_path=Path(db) if (db := get("MILWATCH_DB")) else None,
         tg_api_id=_int("TG_API_ID", api_id, 1) if api_id else None,
         tg_api_hash=get("TG_API_HASH"),

@@ -316,6 +316,47 @@ def test_scan_warnings_never_land_inside_the_progress_bar(capsys: pytest.Capture
     assert any("posts/s" in line for line in err.split("\r"))  # the bar was drawn
 
 
+# -- the default rules file, from any directory ---------------------------------------
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory that is not the project, with no config/ of its own."""
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    monkeypatch.chdir(away)
+    for name in ("MILWATCH_RULES", "MILWATCH_DB", "MILWATCH_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return away
+
+
+def test_the_shipped_rules_are_found_from_any_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = _elsewhere(tmp_path, monkeypatch)
+    code, out, err = run(capsys, "check")
+    assert (code, err) == (0, "") and out.startswith(f"{SHIPPED}: OK, rules version ")
+    posts = write_jsonl(away / "posts.jsonl", [post(1, POSITIVE), post(2, NEGATIVE)])
+    code, out, _ = run(capsys, "scan", str(posts), "--format", "jsonl")
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == ["1"]
+    code, out, _ = run(capsys, "explain", POSITIVE)
+    assert code == 0 and "\nHIT withdrawal." in out
+    code, out, _ = run(capsys, "demo", "--db", str(away / "demo.sqlite3"))
+    assert code == 0 and "summary: posts read 65" in out
+
+
+def test_milwatch_rules_in_env_names_the_default_rules_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = _elsewhere(tmp_path, monkeypatch)
+    mine = away / "mine.yaml"
+    mine.write_text(EVAL_RULES, encoding="utf-8")
+    (away / ".env").write_text("MILWATCH_RULES=mine.yaml\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check")
+    assert code == 0 and out.startswith("mine.yaml: OK") and "2 active rules" in out
+    monkeypatch.setenv("MILWATCH_RULES", str(away / "missing.yaml"))  # the environment wins
+    code, out, err = run(capsys, "scan", str(write_jsonl(away / "p.jsonl", [post(1, POSITIVE)])))
+    assert code == 2 and out == ""
+    assert err.startswith(f"{away / 'missing.yaml'}:1:1: cannot read the rules file: No such file")
+
+
 # -- settings the offline commands do not need ----------------------------------------
 @pytest.mark.parametrize("command", ["scan", "eval", "explain", "backtest"])
 def test_offline_commands_ignore_a_malformed_telegram_setting(
