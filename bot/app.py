@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from bot.alerts.dispatcher import AlertDispatcher
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
+from bot.backtest import make_chat_backtest
 from bot.commands import CommandHandler
 from bot.commands.operator import OperatorCommands
 from bot.compiled import compiled_matcher
@@ -145,7 +146,9 @@ async def build_offline_app(
     router = AlertRouter({name: CONSOLE for name in ruleset.routes}, "default")
     dispatcher = AlertDispatcher(store, {CONSOLE: ConsoleSender(out, color=color)}, router, clock)
     pipeline = Pipeline(store, holder.matcher, router)
-    operator_commands = OperatorCommands(rules_path, holder, store, clock) if operator else None
+    operator_commands = OperatorCommands(
+        rules_path, holder, store, clock, backtest=make_chat_backtest(store, holder, rules_path.parent)
+    ) if operator else None
     commands = CommandHandler(
         store, clock, rules_summary=lambda: holder.ruleset.summary(), operator=operator_commands
     )
@@ -238,7 +241,7 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
     """A tiny REPL over the same command code the bot uses."""
     print(
         "\nType analyst commands (/recent, /search TEXT, /stats, /help) or operator commands "
-        "(/rule list, /rule test TEXT, /term add …, /mute …); empty line or Ctrl-D quits.\n"
+        "(/rule list, /rule test TEXT, /term add …, /mute …); Ctrl-D or /quit ends the session.\n"
         f"Operator edits change the copy {app.rules.path}, not the original rules file.",
         file=out,
     )
@@ -248,9 +251,11 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
             line = await loop.run_in_executor(None, input, "milwatch> ")
         except EOFError:
             break
-        if not line.strip():
+        command = line.strip()
+        if command.lower() in ("/quit", "/exit"):
             break
-        print(await app.commands.handle(line.strip(), role="operator", author="console"), file=out)
+        if command:  # an empty line (Enter once too often) just asks again
+            print(await app.commands.handle(command, role="operator", author="console"), file=out)
 
 
 # -- live service ------------------------------------------------------------------
@@ -339,7 +344,6 @@ async def run_live(
     )
     from bot.telegram.errors import FatalTelegramError
     from bot.telegram.listener import ChannelListener
-    from bot.backtest import make_chat_backtest
     from bot.telegram.sender import TelegramSender
 
     missing = check_credentials(settings)

@@ -167,6 +167,20 @@ async def test_search_since_and_yo(handler: CommandHandler) -> None:
     assert none == "No posts contain “танки” in the last 24h."
 
 
+async def test_search_says_when_more_posts_match_than_it_shows(store: Store, clock: FakeClock) -> None:
+    for msg_id in range(1, 12):
+        await store.add_post(make_post(f"Хмеймим, день {msg_id}", msg_id, "syria", T0 + timedelta(hours=msg_id)))
+    handler = CommandHandler(store, clock)
+    reply = await handler.handle("/search хмеймим")
+    assert reply.splitlines()[0] == (
+        "11 post(s) containing “хмеймим”; the newest 10 are shown (narrow it down: "
+        "/search хмеймим since 24h, or more words):"
+    )
+    assert "день 11" in reply and "день 2" in reply and "день 1\n" not in reply + "\n"
+    ten = await handler.handle("/search день 1")  # 1, 10, 11: all shown, nothing said
+    assert ten.splitlines()[0] == "3 post(s) containing “день 1”, newest first:"
+
+
 async def test_stats_reply(handler: CommandHandler, clock: FakeClock) -> None:
     reply = await handler.handle("/stats 7d")
     assert reply.splitlines() == [

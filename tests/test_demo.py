@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -106,16 +105,40 @@ def test_demo_on_shipped_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert alerts >= 20
 
 
-def test_interactive_demo_answers_analyst_commands(tmp_path: Path) -> None:
+def _interactive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 typed: str) -> str:
+    """Run `demo --interactive` with typed as the keyboard; what it printed after the replay."""
     seeds = _write(tmp_path / "posts.jsonl", POSTS)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--interactive", "--seeds", str(seeds),
-         "--db", str(tmp_path / "demo.sqlite3"), "--rules", str(RULES)],
-        input="/search посольства\n/stats\n/nonsense\n\n",
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    tail = proc.stdout.split("Type analyst commands", 1)[1]
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+    code = main(["demo", "--interactive", "--seeds", str(seeds), "--db", str(tmp_path / "demo.sqlite3"),
+                 "--rules", str(RULES)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out.split("Type analyst commands", 1)[1]
+
+
+def test_interactive_demo_answers_analyst_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty line (Enter pressed once too often) does not end the session.
+    tail = _interactive(tmp_path, monkeypatch, capsys, "/search посольства\n\n/stats\n/nonsense\n")
     assert "ua_watch_demo" in tail  # /search found the embassy post
     assert "withdrawal" in tail and "evacuation" in tail  # /stats per topic
     assert "/recent" in tail  # the unknown command answer lists the commands
+    assert "Ctrl-D or /quit ends the session" in tail
+
+
+def test_interactive_demo_quits_on_quit_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tail = _interactive(tmp_path, monkeypatch, capsys, "\n/quit\n/stats\n")
+    assert "Posts read" not in tail  # /stats came after /quit
+
+
+def test_interactive_demo_runs_a_backtest_its_help_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tail = _interactive(tmp_path, monkeypatch, capsys, "/help\n/rule backtest demo-rules.yaml\n")
+    assert "/rule backtest" in tail.split("milwatch>", 2)[1]  # listed by /help
+    assert "not available here" not in tail
+    assert "Backtest over " in tail and "Hits: " in tail

@@ -421,7 +421,17 @@ class CommandHandler:
         window = f" in the last {command.since.label}" if command.since else ""
         if not results:
             return f"No posts contain “{command.query}”{window}."
-        lines = [f"{len(results)} post(s) containing “{command.query}”{window}, newest first:"]
+        total = len(results)
+        if total == SEARCH_LIMIT:
+            total = await self._store.count_posts_containing(command.query, since)
+        if total > len(results):
+            narrow = "" if command.since else f"/search {command.query} since 24h, or "
+            lines = [
+                f"{total} post(s) containing “{command.query}”{window}; the newest {len(results)} "
+                f"are shown (narrow it down: {narrow}more words):"
+            ]
+        else:
+            lines = [f"{total} post(s) containing “{command.query}”{window}, newest first:"]
         for number, (post, hits) in enumerate(results, 1):
             head = f"{number}. {_post_head(post)}"
             if hits:

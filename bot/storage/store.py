@@ -790,6 +790,18 @@ class Store:
             hits_by_post[int(hit_row["post_id"])].append(self._hit_from_row(hit_row))
         return [(self._post_from_row(row), hits_by_post[int(row["post_id"])]) for row in rows]
 
+    async def count_posts_containing(self, query: str, since: datetime | None = None) -> int:
+        """How many posts search_posts would find without its limit."""
+        needle = fold_text(query.strip())
+        since_text = to_db_time(since) if since is not None else None
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT COUNT(*) FROM posts p WHERE p.text_fold LIKE ? ESCAPE '\\'"
+                " AND (? IS NULL OR p.date >= ?)",
+                (f"%{_like_escape(needle)}%", since_text, since_text),
+            )
+        return int(row[0]) if row is not None else 0
+
     async def known_topics(self) -> list[str]:
         """Every topic that has at least one hit, alphabetically."""
         async with self._reading():
