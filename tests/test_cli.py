@@ -296,6 +296,16 @@ def test_scan_of_a_file_without_posts_is_bad_input(
     assert "Traceback" not in err
 
 
+def test_scan_of_a_pipe_says_it_needs_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "posts.jsonl"
+    os.mkfifo(fifo)
+    code, out, err = run(capsys, "scan", str(fifo), "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"{fifo}: not a regular file (a pipe or a device); save the posts to a file first"]
+
+
 def test_scan_of_a_truncated_export_says_where_it_ends(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "result.json"
     path.write_bytes(_export_cut_in_half())

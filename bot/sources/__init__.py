@@ -41,6 +41,9 @@ def unreadable(path: str | Path) -> str | None:
         return "is a directory; give a JSONL file or a Telegram Desktop result.json"
     if not p.exists():
         return "no such file"
+    if not p.is_file():
+        # A pipe or /dev/stdin: the file is read more than once (format, size, posts).
+        return "not a regular file (a pipe or a device); save the posts to a file first"
     try:
         with p.open("rb") as fh:
             head = fh.read(8192)
