@@ -118,6 +118,7 @@ class OfflineApp:
     pipeline: Pipeline
     dispatcher: AlertDispatcher
     commands: CommandHandler
+    console: ConsoleSender
 
     async def close(self) -> None:
         """Close the store."""
@@ -144,7 +145,8 @@ async def build_offline_app(
     await store.record_ruleset(ruleset.version, ruleset.source, "file", None)
     # Offline, every route of the rules file ends at the console.
     router = AlertRouter({name: CONSOLE for name in ruleset.routes}, "default")
-    dispatcher = AlertDispatcher(store, {CONSOLE: ConsoleSender(out, color=color)}, router, clock)
+    console = ConsoleSender(out, color=color)
+    dispatcher = AlertDispatcher(store, {CONSOLE: console}, router, clock)
     pipeline = Pipeline(store, holder.matcher, router)
     operator_commands = OperatorCommands(
         rules_path, holder, store, clock, backtest=make_chat_backtest(store, holder, rules_path.parent)
@@ -152,7 +154,7 @@ async def build_offline_app(
     commands = CommandHandler(
         store, clock, rules_summary=lambda: holder.ruleset.summary(), operator=operator_commands
     )
-    return OfflineApp(store, holder, pipeline, dispatcher, commands)
+    return OfflineApp(store, holder, pipeline, dispatcher, commands, console)
 
 
 async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -204,12 +206,13 @@ async def _replay_and_report(
     ruleset = app.rules.ruleset
     print(f"milwatch demo — {ruleset.summary()}", file=out)
     print(f"replaying {seeds} into {args.db}\n", file=out)
-    posts = 0
+    posts = with_hits = 0
     agree = 0
     labelled = list(read_labelled(seeds, report))
     for post, expected in labelled:
         result = await app.pipeline.ingest(post)
         posts += 1
+        with_hits += bool(result.hits)
         if result.error:
             print(f"warning: post {post.channel}/{post.msg_id} skipped: {result.error}", file=err)
         agree += frozenset(h.topic for h in result.hits) == expected
@@ -226,10 +229,11 @@ async def _replay_and_report(
     print("— /recent —", file=out)
     print(await app.commands.handle("/recent"), file=out)
     counts = await app.store.counts()
+    # Cards, not outbox rows: a post that hit three rules is one card (and three rows).
     print(
-        f"\nsummary: posts read {posts}, hits {counts['hits']}, alerts {counts['alerts']} "
-        f"(replayed again: {again} new alerts); matcher agrees with the seed labels on "
-        f"{agree}/{posts} posts; {len(problems)} bad input line(s)",
+        f"\nsummary: {posts} posts read, {with_hits} with hits ({counts['hits']} rule hits), "
+        f"{app.console.cards} cards printed; replayed again: {again} new alerts; the matcher "
+        f"agrees with the seed labels on {agree}/{posts} posts; {len(problems)} bad input line(s)",
         file=out,
     )
     if args.interactive:

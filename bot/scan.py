@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from bot.alerts.card import build_card, render_text
+from bot.alerts.card import build_post_card, render_text
 from bot.domain import Hit, Post
 from bot.matching import Matcher
 
@@ -60,11 +60,14 @@ def hit_to_json(hit: Hit) -> dict[str, object]:
 
 
 def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
-    """One `scan --format jsonl` output line."""
+    """One `scan --format jsonl` output line: the post (text, link, channel title) and its hits."""
     return {
         "id": post.msg_id,
         "channel": post.channel,
+        "channel_title": post.channel_title,
         "date": post.date.isoformat(),
+        "link": post.url,
+        "text": post.text,
         "topics": sorted({h.topic for h in hits}),
         "hits": [hit_to_json(h) for h in hits],
     }
@@ -92,10 +95,9 @@ def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
     if options.format == "jsonl":
         out = json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n" if hits or options.all else ""
     elif hits:
-        out = "".join(
-            render_text(build_card(post, hit), color=options.color) + "\n" + explain_terms(hit) + "\n\n"
-            for hit in hits
-        )
+        # One card per post, however many rules matched it; then why each rule did.
+        why = "".join(f"  {hit.rule_id}:\n{explain_terms(hit)}\n" for hit in hits)
+        out = render_text(build_post_card(post, hits), color=options.color) + "\n" + why + "\n"
     elif options.all:
         out = f"@{post.channel}/{post.msg_id} {post.date.isoformat()}: no hits\n"
     else:

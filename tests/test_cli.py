@@ -104,7 +104,9 @@ def test_scan_jsonl_format(capsys: pytest.CaptureFixture[str], posts_jsonl: Path
     assert [r["id"] for r in rows] == ["1", "5"]
     texts = {"1": EVASIVE, "5": EVAC}
     for row in rows:
-        assert set(row) == {"id", "channel", "date", "topics", "hits"}
+        assert set(row) == {"id", "channel", "channel_title", "date", "link", "text", "topics", "hits"}
+        assert row["text"] == texts[row["id"]]
+        assert row["link"] == f"https://t.me/{row['channel']}/{row['id']}"
         assert row["hits"]
         for hit in row["hits"]:
             assert {"rule", "topic", "severity", "terms", "spans"} <= set(hit)
@@ -151,6 +153,24 @@ def test_scan_text_format(capsys: pytest.CaptureFixture[str], posts_jsonl: Path)
     assert "[[Эвакуация]]" in out
     assert "https://t.me/milnews/1" in out and "https://t.me/other/5" in out
     assert "Котики" not in out
+
+
+def test_scan_text_prints_one_card_per_post_naming_every_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "posts.jsonl", [post(1, POSITIVE), post(2, NEGATIVE), post(3, EVAC)])
+    code, out, err = run(capsys, "scan", str(path), "--rules", SHIPPED, "--no-color")
+    assert code == 0
+    heads = [line for line in out.splitlines() if re.match(r"\[(LOW|MEDIUM|HIGH|CRITICAL)\] ", line)]
+    assert len(heads) == 2  # two posts with hits, however many rules each
+    # "Россия выводит войска из Сирии." hits two rules: both on its one card, the higher severity.
+    assert heads[0] == "[HIGH] withdrawal · rule withdrawal.pullout_forces + withdrawal.pullout_from_place"
+    assert out.count("https://t.me/milnews/1") == 1
+    assert "[[Россия]] [[выводит]] [[войска]] из [[Сирии]]." in out
+    # Why each rule matched, under the card.
+    assert "\n  withdrawal.pullout_forces:\n    pullout: 'выводит' → выводить" in out
+    assert "\n  withdrawal.pullout_from_place:\n    regions: 'Россия'" in out
+    assert err.splitlines()[-1].endswith("2 with hits, 3 hits, 0 problem(s)")
 
 
 def test_scan_text_all(capsys: pytest.CaptureFixture[str], posts_jsonl: Path) -> None:
@@ -207,6 +227,7 @@ def test_scan_single_chat_export(capsys: pytest.CaptureFixture[str], tmp_path: P
     )
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["channel_title"] == "Военный канал" and rows[0]["text"] == POSITIVE
     assert [(r["id"], r["channel"], r["topics"]) for r in rows] == [
         ("10", "1234567890", ["withdrawal"]),
         ("12", "1234567890", ["evacuation"]),
@@ -349,7 +370,7 @@ def test_the_shipped_rules_are_found_from_any_directory(
     code, out, _ = run(capsys, "explain", POSITIVE)
     assert code == 0 and "\nHIT withdrawal." in out
     code, out, _ = run(capsys, "demo", "--db", str(away / "demo.sqlite3"))
-    assert code == 0 and "summary: posts read 65" in out
+    assert code == 0 and "summary: 65 posts read" in out
 
 
 def test_milwatch_rules_in_env_names_the_default_rules_file(

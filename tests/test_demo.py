@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -99,10 +100,19 @@ def test_demo_on_shipped_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code = main(["demo", "--seeds", str(ROOT / "seeds" / "posts.jsonl"), "--db", str(db), "--rules", str(RULES)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "summary: posts read 65," in out
     assert "0 bad input line(s)" in out
     (alerts,) = _rows(db, "SELECT COUNT(*) FROM alerts")[0]
     assert alerts >= 20
+    # One card per post with hits, however many rules it hit, numbered as printed; the
+    # summary counts the same things.
+    numbers = [int(n) for n in re.findall(r"^--- card (\d+)", out, re.MULTILINE)]
+    (posts_hit, hits) = _rows(db, "SELECT COUNT(DISTINCT post_id), COUNT(*) FROM hits")[0]
+    assert numbers == list(range(1, posts_hit + 1)) and hits > posts_hit
+    assert f"summary: 65 posts read, {posts_hit} with hits ({hits} rule hits), {posts_hit} cards printed;" in out
+    # /recent lists posts too: five posts, not five (post, rule) pairs.
+    recent = out.split("— /recent —", 1)[1].split("\nsummary:", 1)[0]
+    assert recent.splitlines()[1] == "Latest 5 post(s) with hits:"
+    assert len(set(re.findall(r"https://t\.me/\S+", recent))) == 5
 
 
 def _interactive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -184,6 +184,39 @@ def build_card(
     )
 
 
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}  # low … critical
+
+
+def build_post_card(
+    post: Post, hits: Sequence[Hit | StoredHit], max_chars: int = DEFAULT_EXCERPT_CHARS
+) -> AlertCard:
+    """One card for every rule that matched a post: rules and topics joined with " + ",
+    the highest severity, every match highlighted (a post rings once, not once per rule)."""
+    if len(hits) == 1:
+        return build_card(post, hits[0], max_chars)
+    words: Iterable[str]
+    matched = [hit for hit in hits if isinstance(hit, Hit)]
+    if len(matched) == len(hits):
+        # In the order they stand in the post, as on a one-rule card.
+        found = sorted((t.start, t.lemma or t.surface.lower()) for hit in matched for t in hit.terms)
+        words = (word for _, word in found)
+    else:
+        words = (w for hit in hits for w in (hit.words if isinstance(hit, Hit) else hit.terms))
+    return AlertCard(
+        channel=post.channel,
+        channel_title=post.channel_title,
+        posted_at=post.date,
+        topic=" + ".join(dict.fromkeys(hit.topic for hit in hits)),
+        rule_id=" + ".join(dict.fromkeys(hit.rule_id for hit in hits)),
+        severity=max((Severity(hit.severity) for hit in hits), key=_SEVERITY_RANK.__getitem__),
+        terms=tuple(dict.fromkeys(words)),
+        excerpt=build_excerpt(post.text, [span for hit in hits for span in hit.spans], max_chars),
+        url=post.url,
+        forwarded_from=post.forwarded_from,
+        edited=post.edited,
+    )
+
+
 # -- console ----------------------------------------------------------------
 
 

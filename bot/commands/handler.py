@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.alerts.card import build_excerpt, display_channel, format_time, render_excerpt
+from bot.alerts.card import build_excerpt, build_post_card, display_channel, format_time, render_excerpt
 from bot.domain import Post, StoredHit
 from bot.feedback import format_feedback
 from bot.storage import Store, fold_text
@@ -394,25 +394,26 @@ class CommandHandler:
         return self.help_text()
 
     async def _recent(self, command: RecentCommand) -> str:
-        hits = await self._store.recent_hits(command.limit, command.topic, command.channel)
+        posts = await self._store.recent_hit_posts(command.limit, command.topic, command.channel)
         filters = []
         if command.topic:
             filters.append(f"topic {command.topic}")
         if command.channel:
             filters.append(display_channel(command.channel))
         scope = f" ({', '.join(filters)})" if filters else ""
-        if not hits:
+        if not posts:
             reply = f"No hits{scope}."
             if command.topic:
                 topics = await self._store.known_topics()
                 if topics and command.topic.lower() not in (t.lower() for t in topics):
                     reply += f" Known topics: {', '.join(topics)}."
             return reply
-        lines = [f"Latest {len(hits)} hit(s){scope}:"]
+        # One entry per post, naming every rule it hit, like its alert card.
+        lines = [f"Latest {len(posts)} post(s) with hits{scope}:"]
         if command.clamped:
             lines[0] += f" (at most {MAX_RECENT} are shown)"
-        for number, hit in enumerate(hits, 1):
-            lines.append(_hit_lines(number, hit))
+        for number, hits in enumerate(posts, 1):
+            lines.append(_hit_lines(number, hits))
         return "\n".join(lines)
 
     async def _search(self, command: SearchCommand) -> str:
@@ -509,11 +510,13 @@ def format_age(age: timedelta) -> str:
     return f"{days}d {rest}h ago" if rest else f"{days}d ago"
 
 
-def _hit_lines(number: int, hit: StoredHit) -> str:
-    post = hit.post
+def _hit_lines(number: int, hits: list[StoredHit]) -> str:
+    post = hits[0].post
+    card = build_post_card(post, hits)
+    spans = [span for hit in hits for span in hit.spans]
     lines = [
-        f"{number}. {_post_head(post)} · {hit.topic} · {hit.rule_id} · {hit.severity.value}",
-        f"   {_short_excerpt(post.text, hit.spans)}",
+        f"{number}. {_post_head(post)} · {card.topic} · {card.rule_id} · {card.severity.value}",
+        f"   {_short_excerpt(post.text, spans)}",
     ]
     if post.url:
         lines.append(f"   {post.url}")

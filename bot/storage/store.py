@@ -752,6 +752,27 @@ class Store:
             )
         return [self._hit_from_row(row) for row in rows]
 
+    async def recent_hit_posts(
+        self, limit: int, topic: str | None = None, channel: str | None = None
+    ) -> list[list[StoredHit]]:
+        """The latest posts with hits, newest first, each as its hits (optionally only one
+        topic's, and/or one channel's posts)."""
+        channel_name = _normalise_channel(channel) if channel is not None else None
+        where = "(? IS NULL OR h.topic = ? COLLATE NOCASE) AND (? IS NULL OR c.username = ?)"
+        params = (topic, topic, channel_name, channel_name)
+        async with self._reading():
+            rows = await self._fetchall(
+                f"SELECT {_HIT_COLUMNS} {_HIT_FROM} WHERE {where} AND h.post_id IN ("
+                f"  SELECT h.post_id {_HIT_FROM} WHERE {where}"
+                "   GROUP BY h.post_id ORDER BY MAX(p.date) DESC, h.post_id DESC LIMIT ?)"
+                " ORDER BY p.date DESC, p.id DESC, h.id",
+                (*params, *params, limit),
+            )
+        posts: dict[int, list[StoredHit]] = {}
+        for row in rows:
+            posts.setdefault(int(row["post_id"]), []).append(self._hit_from_row(row))
+        return list(posts.values())
+
     async def get_hit(self, hit_id: int) -> StoredHit | None:
         """One stored hit by id."""
         async with self._reading():
