@@ -301,6 +301,17 @@ def test_check_rules_names_the_file(tmp_path: Path) -> None:
         load_rules(path)
 
 
+def test_terms_are_counted_as_written_everywhere() -> None:
+    """`check`, /rules and `bench` give one number: an included concept's terms count once."""
+    from bot.bench.large_rules import count_terms
+
+    rs = parse_rules(BASE.replace("ru: [войска]", 'ru: [войска, "@pullout"]'))
+    assert len(rs.concepts["forces"].terms) == 3  # войска and pullout's two, copied in
+    assert rs.summary().endswith("2 concepts, 3 terms; topics: withdrawal")
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    assert f" {count_terms(shipped)[0]} terms;" in load_rules(SHIPPED).summary()
+
+
 def test_shipped_rules_have_no_problems() -> None:
     assert check_rules(SHIPPED) == []
     rs = load_rules(SHIPPED)

@@ -448,11 +448,10 @@ def _bench_ruleset(name: str, build: Callable[[], RuleSet], texts: list[str], ki
     progress(f"{name}: {first['posts_per_s']:,.0f} posts/s (best first pass); warm pass…")
     warm = _time_matcher(matcher.match, texts, kinds, langs)
     lits = literal_table(ruleset)
-    written = {(t.line, t.col) for c in ruleset.concepts.values() for t in c.terms}
     result = {
         "rules": len([r for r in ruleset.rules if r.enabled]),
         "concepts": len(ruleset.concepts),
-        "terms": len(written),
+        "terms": ruleset.written_terms,
         "matcher_terms": len(matcher.terms),
         "ac_literals": len(lits),
         "startup_s": startup,
