@@ -147,3 +147,21 @@ async def test_a_failed_login_keeps_an_existing_session(tmp_path: Path) -> None:
     kept = SQLiteSession(str(data / "user.session"))
     assert (kept.server_address, kept.port) == ("127.0.0.1", port)
     kept.close()
+
+
+def test_run_starts_without_telethon_chatter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At LOG_LEVEL=INFO, every start opened with 'INFO telethon.crypto.aes: libssl detected…'.
+    A fresh process, as an operator starts it: telethon logs that once, when imported."""
+    import subprocess
+    import sys
+
+    env = _env(tmp_path, monkeypatch, LOG_LEVEL="INFO")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--env-file", str(env)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"milwatch run: no Telegram user session at {tmp_path / 'data' / 'user.session'}: run "
+        "`milwatch login` once (docker: `docker compose run --rm milwatch login`), then start again"
+    ]
