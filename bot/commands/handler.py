@@ -36,7 +36,7 @@ _UNIT_LABEL = {60: "m", 3600: "h", 86400: "d", 7 * 86400: "w"}
 _CHANNEL_NAME = re.compile(r"^@[A-Za-z0-9_]{1,64}$|^@-?\d{1,20}$")
 
 HELP_TEXT = """Commands:
-/recent [N] [topic|@channel] - latest hits (N: 1-50, default 5)
+/recent [N] [topic|@channel] - latest posts with hits, each with its rules (N: 1-50, default 5)
 /search TEXT [since 24h|7d] - posts containing TEXT (case- and ё-insensitive)
 /stats [24h|7d] - posts read, hits per topic and channel, alerts by status (default 24h)
 /stats feedback [30d] - precision per rule from the ✅/❌ marks on alert cards, worst first
@@ -97,7 +97,7 @@ class Duration:
 
 @dataclass(frozen=True)
 class RecentCommand:
-    """/recent: latest hits, optionally filtered."""
+    """/recent: the latest posts with hits, optionally filtered."""
 
     limit: int = DEFAULT_RECENT
     topic: str | None = None
