@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -21,9 +22,9 @@ from bot.commands.operator import OperatorCommands
 from bot.compiled import compiled_matcher
 from bot.matching import Matcher, Morphology, freeze_heap
 from bot.pipeline import Pipeline
-from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
 from bot.rules.diff import diff_summary
+from bot.settings import Settings
 from bot.sources import SourceProblem, unreadable
 from bot.sources.jsonl import read_labelled
 from bot.storage import Store
@@ -430,7 +431,7 @@ async def run_live(
         while not stop.is_set():
             try:
                 await dispatcher.flush()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 # The outbox keeps every alert; a failed flush is retried next tick.
                 logger.exception("alert dispatch failed")
             await _wait(stop, dispatch_interval)
@@ -489,16 +490,14 @@ async def run_live(
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, waking early when the service stops."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        pass
 
 
 async def _disconnect(*clients: object) -> None:
     for client in clients:
         try:
             await client.disconnect()  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Shutdown must finish even when a connection is already broken.
             logger.debug("disconnect failed", exc_info=True)

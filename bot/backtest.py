@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.alerts.card import build_excerpt, display_channel, format_time, render_excerpt
-from bot.domain import Hit, Post
 from bot.compiled import compiled_matcher
+from bot.domain import Hit, Post
 from bot.matching import Matcher, Morphology
 from bot.rules import RulesError, parse_rules
 from bot.storage import Store

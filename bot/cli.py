@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.matching.matcher import Matcher
-from bot.settings import Settings
 from bot.rules.model import RulesError, RuleSet
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ def _build_matcher(ruleset: RuleSet) -> Matcher:
     from bot.compiled import compiled_matcher
     from bot.matching.matcher import freeze_heap
     from bot.matching.morph import Morphology
-
     from bot.settings import load_offline_settings
 
     settings = load_offline_settings(Path(".env"), os.environ)
@@ -111,7 +110,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Scan a JSONL file or Telegram Desktop export and print the posts that match."""
     from bot.scan import ScanOptions, default_jobs, scan_posts
-    from bot.sources import ReadStats, SourceProblem, count_hint, detect_format, iter_posts, unreadable
+    from bot.sources import (
+        ReadStats,
+        SourceProblem,
+        count_hint,
+        detect_format,
+        iter_posts,
+        unreadable,
+    )
 
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
@@ -139,7 +145,7 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     n_posts = n_hit_posts = n_hits = 0
     write = out.write
     stats = ReadStats()
-    for post, result in scan_posts(iter_posts(args.path, report, stats), matcher, options, jobs):
+    for _post, result in scan_posts(iter_posts(args.path, report, stats), matcher, options, jobs):
         n_posts += 1
         if result.error:
             report(SourceProblem(str(args.path), None, result.error))

@@ -87,7 +87,7 @@ def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
     """Match and render one post; an exception becomes an error result, never a crash."""
     try:
         hits = matcher.match(post.text)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         # One error boundary per post: a retro-hunt over millions of posts must not
         # die on one odd text; the post is reported and the scan goes on.
         logger.exception("matching failed for %s/%s", post.channel, post.msg_id)

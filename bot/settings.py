@@ -8,7 +8,6 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-
 # The project the package runs from (a checkout, or `make install`'s editable install):
 # its shipped rules and demo posts are the defaults from whatever directory milwatch is
 # started in. An installed copy without them (the Docker image) looks in the current

@@ -283,7 +283,7 @@ def test_eval_and_demo_of_a_directory_are_bad_input(
     argv = [command, str(tmp_path)] if command == "eval" else [
         command, "--seeds", str(tmp_path), "--db", str(tmp_path / "demo.sqlite3")]
     code, out, err = run(capsys, *argv, "--rules", SHIPPED)
-    assert code == 2
+    assert code == 2 and out == ""
     assert f"{tmp_path}: is a directory; give a JSONL file" in err and "Traceback" not in err
 
 
@@ -331,6 +331,7 @@ def test_scan_of_a_truncated_export_says_where_it_ends(capsys: pytest.CaptureFix
     path = tmp_path / "result.json"
     path.write_bytes(_export_cut_in_half())
     code, _, err = run(capsys, "scan", str(path), "--rules", SHIPPED)
+    assert code == 2
     warning = next(line for line in err.splitlines() if line.startswith("warning:"))
     assert re.fullmatch(rf"warning: {re.escape(str(path))}:\d+: invalid JSON: [A-Z][a-z ]+ at column \d+", warning)
     assert " at at " not in warning

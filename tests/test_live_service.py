@@ -31,8 +31,8 @@ from telethon.helpers import add_surrogate, del_surrogate
 from telethon.sessions import MemorySession
 
 from bot.app import run_live
-from bot.health import HEARTBEAT_FILE
 from bot.compiled import compiled_matcher
+from bot.health import HEARTBEAT_FILE
 from bot.matching import Morphology
 from bot.rules import load_rules
 from bot.settings import Settings, settings_from_mapping

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.domain import Hit
 from bot.compiled import compiled_matcher
+from bot.domain import Hit
 from bot.matching import Matcher, Morphology, build_matcher
 from bot.rules import parse_rules
 from bot.rules.loader import load_rules

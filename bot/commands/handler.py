@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.alerts.card import build_excerpt, build_post_card, display_channel, format_time, render_excerpt
+from bot.alerts.card import (
+    build_excerpt,
+    build_post_card,
+    display_channel,
+    format_time,
+    render_excerpt,
+)
 from bot.domain import Post, StoredHit
 from bot.feedback import format_feedback
 from bot.storage import Store, fold_text

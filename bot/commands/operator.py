@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -109,7 +109,7 @@ class OperatorCommands:
             who = f"user {author}" if author else "an operator"
             try:
                 await self._announce(f"Rules changed from a private chat by {who}:\n{reply}")
-            except Exception:  # noqa: BLE001 - the edit stands; the operator got the reply
+            except Exception:
                 logger.exception("could not announce a chat edit in the operator chat")
         return reply
 
