@@ -76,3 +76,15 @@ def test_docker_steps_make_data_before_the_container_needs_it_and_leave_config_a
     assert any(c.startswith("printf 'MILWATCH_UID=%s") and c.endswith(">> .env") for c in commands)
     compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     assert compose["services"]["milwatch"]["user"] == "${MILWATCH_UID:-10001}:${MILWATCH_GID:-10001}"
+
+
+def test_the_explain_example_in_the_readme_is_what_explain_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    worked = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8").split("## A worked example", 1)[1]
+    example = tmp_path / "example.yaml"
+    example.write_text(worked.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    shown = README.split('$ milwatch explain "Россия выводит контенгент" --rules example.yaml\n', 1)[1]
+    shown = shown.split("```", 1)[0]
+    assert main(["explain", "Россия выводит контенгент", "--rules", str(example)]) == 0
+    assert capsys.readouterr().out == shown
