@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The rules ruff checks are chosen in pyproject.toml; mypy's settings are there too.
+lint: $(STAMP)
+	$(BIN)/ruff check bot tests
+	$(BIN)/python -m mypy bot
 
 clean:
 	rm -rf $(VENV) data/demo.sqlite3*

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -15,14 +16,16 @@ from typing import TYPE_CHECKING, TextIO
 from bot.alerts.dispatcher import AlertDispatcher
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
+from bot.backtest import make_chat_backtest
 from bot.commands import CommandHandler
 from bot.commands.operator import OperatorCommands
-from bot.matching import Matcher, Morphology, build_matcher, freeze_heap
+from bot.compiled import compiled_matcher
+from bot.matching import Matcher, Morphology, freeze_heap
 from bot.pipeline import Pipeline
-from bot.settings import Settings
 from bot.rules import RulesError, RuleSet, load_rules
 from bot.rules.diff import diff_summary
-from bot.sources import SourceProblem
+from bot.settings import Settings
+from bot.sources import SourceProblem, unreadable
 from bot.sources.jsonl import read_labelled
 from bot.storage import Store
 
@@ -61,7 +64,7 @@ class RulesHolder:
     def load(self) -> RuleSet:
         """Load and compile the file; on RulesError the previous rules stay active."""
         ruleset = load_rules(self.path)
-        matcher = build_matcher(ruleset, self.morph)
+        matcher = compiled_matcher(ruleset, self.morph)
         # Swap both at once: a post is never matched against half-loaded rules.
         self._ruleset, self._matcher = ruleset, matcher
         freeze_heap()
@@ -90,7 +93,7 @@ class RulesHolder:
             return RuleReload(ok=False, version=old.version if old else "", problems=[f"{self.path}:1:1: cannot read: {exc}"])
         if old is not None and ruleset.version == old.version:
             return None
-        self._ruleset, self._matcher = ruleset, build_matcher(ruleset, self.morph)
+        self._ruleset, self._matcher = ruleset, compiled_matcher(ruleset, self.morph)
         return RuleReload(ok=True, version=ruleset.version, summary=diff_summary(old, ruleset))
 
     @property
@@ -116,6 +119,7 @@ class OfflineApp:
     pipeline: Pipeline
     dispatcher: AlertDispatcher
     commands: CommandHandler
+    console: ConsoleSender
 
     async def close(self) -> None:
         """Close the store."""
@@ -142,21 +146,25 @@ async def build_offline_app(
     await store.record_ruleset(ruleset.version, ruleset.source, "file", None)
     # Offline, every route of the rules file ends at the console.
     router = AlertRouter({name: CONSOLE for name in ruleset.routes}, "default")
-    dispatcher = AlertDispatcher(store, {CONSOLE: ConsoleSender(out, color=color)}, router, clock)
+    console = ConsoleSender(out, color=color)
+    dispatcher = AlertDispatcher(store, {CONSOLE: console}, router, clock)
     pipeline = Pipeline(store, holder.matcher, router)
-    operator_commands = OperatorCommands(rules_path, holder, store, clock) if operator else None
+    operator_commands = OperatorCommands(
+        rules_path, holder, store, clock, backtest=make_chat_backtest(store, holder, rules_path.parent)
+    ) if operator else None
     commands = CommandHandler(
         store, clock, rules_summary=lambda: holder.ruleset.summary(), operator=operator_commands
     )
-    return OfflineApp(store, holder, pipeline, dispatcher, commands)
+    return OfflineApp(store, holder, pipeline, dispatcher, commands, console)
 
 
 async def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the seeds through the whole pipeline, print cards, /recent and a summary."""
     seeds: Path = args.seeds
     db_path: Path = args.db
-    if not seeds.exists():
-        print(f"{seeds}: no such file (run from the project directory)", file=err)
+    bad_input = unreadable(seeds)
+    if bad_input:
+        print(f"{seeds}: {bad_input}", file=err)
         return 2
     for suffix in ("", "-wal", "-shm"):
         # The demo database is disposable: every demo starts from an empty store.
@@ -199,15 +207,18 @@ async def _replay_and_report(
     ruleset = app.rules.ruleset
     print(f"milwatch demo — {ruleset.summary()}", file=out)
     print(f"replaying {seeds} into {args.db}\n", file=out)
-    posts = 0
+    posts = with_hits = quiet = 0
     agree = 0
     labelled = list(read_labelled(seeds, report))
     for post, expected in labelled:
         result = await app.pipeline.ingest(post)
         posts += 1
+        with_hits += bool(result.hits)
+        alerting = frozenset(h.topic for h in result.hits if h.alerts)
+        quiet += bool(result.hits) and not alerting
         if result.error:
             print(f"warning: post {post.channel}/{post.msg_id} skipped: {result.error}", file=err)
-        agree += frozenset(h.topic for h in result.hits) == expected
+        agree += alerting == expected
         report_ = await app.dispatcher.flush()
         if report_.sent:
             print("", file=out)
@@ -221,10 +232,11 @@ async def _replay_and_report(
     print("— /recent —", file=out)
     print(await app.commands.handle("/recent"), file=out)
     counts = await app.store.counts()
+    # Cards, not outbox rows: a post that hit three rules is one card (and three rows).
     print(
-        f"\nsummary: posts read {posts}, hits {counts['hits']}, alerts {counts['alerts']} "
-        f"(replayed again: {again} new alerts); matcher agrees with the seed labels on "
-        f"{agree}/{posts} posts; {len(problems)} bad input line(s)",
+        f"\nsummary: {posts} posts read, {with_hits} with hits ({counts['hits']} rule hits), "
+        f"{app.console.cards} cards printed, {quiet} kept quiet; replayed again: {again} new alerts; the matcher "
+        f"agrees with the seed labels on {agree}/{posts} posts; {len(problems)} bad input line(s)",
         file=out,
     )
     if args.interactive:
@@ -236,7 +248,7 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
     """A tiny REPL over the same command code the bot uses."""
     print(
         "\nType analyst commands (/recent, /search TEXT, /stats, /help) or operator commands "
-        "(/rule list, /rule test TEXT, /term add …, /mute …); empty line or Ctrl-D quits.\n"
+        "(/rule list, /rule test TEXT, /term add …, /mute …); Ctrl-D or /quit ends the session.\n"
         f"Operator edits change the copy {app.rules.path}, not the original rules file.",
         file=out,
     )
@@ -246,9 +258,11 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
             line = await loop.run_in_executor(None, input, "milwatch> ")
         except EOFError:
             break
-        if not line.strip():
+        command = line.strip()
+        if command.lower() in ("/quit", "/exit"):
             break
-        print(await app.commands.handle(line.strip(), role="operator", author="console"), file=out)
+        if command:  # an empty line (Enter once too often) just asks again
+            print(await app.commands.handle(command, role="operator", author="console"), file=out)
 
 
 # -- live service ------------------------------------------------------------------
@@ -271,9 +285,20 @@ def live_routes(ruleset: RuleSet, settings: Settings) -> tuple[dict[str, str], l
     return routes, problems
 
 
-async def run_login(settings: Settings, out: TextIO, err: TextIO) -> int:
-    """`milwatch login`: the one interactive step, writing the user session file."""
-    from bot.telegram.clients import interactive_login
+async def run_login(
+    settings: Settings,
+    out: TextIO,
+    err: TextIO,
+    *,
+    make_client: Callable[[Settings], TelegramClient] | None = None,
+    input: Callable[[str], str] = input,
+) -> int:
+    """`milwatch login`: the one interactive step, writing the user session file.
+
+    make_client and input exist for tests (default: the real client, the terminal).
+    """
+    from bot.settings import SettingsError
+    from bot.telegram.clients import interactive_login, make_user_client
     from bot.telegram.errors import FatalTelegramError
 
     missing = [m for m in ("TG_API_ID", "TG_API_HASH") if not getattr(settings, m.lower())]
@@ -281,10 +306,14 @@ async def run_login(settings: Settings, out: TextIO, err: TextIO) -> int:
         print(f"milwatch login: set {', '.join(missing)} in .env first (see config/.env.example)", file=err)
         return 2
     try:
-        who = await interactive_login(settings)
-    except FatalTelegramError as exc:
+        who = await interactive_login(settings, input, make_client=make_client or make_user_client)
+    except (FatalTelegramError, SettingsError) as exc:
         print(f"milwatch login: {exc}", file=err)
         return 2
+    except (OSError, EOFError) as exc:  # EOFError: a connection cut mid-handshake
+        print(f"milwatch login: cannot reach Telegram: {type(exc).__name__}: {exc}; "
+              "nothing was saved, try again", file=err)
+        return 1
     print(f"logged in as {who}; session saved under {settings.data_dir}/ (mode 0600)", file=out)
     return 0
 
@@ -322,7 +351,6 @@ async def run_live(
     )
     from bot.telegram.errors import FatalTelegramError
     from bot.telegram.listener import ChannelListener
-    from bot.backtest import make_chat_backtest
     from bot.telegram.sender import TelegramSender
 
     missing = check_credentials(settings)
@@ -405,7 +433,7 @@ async def run_live(
         while not stop.is_set():
             try:
                 await dispatcher.flush()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 # The outbox keeps every alert; a failed flush is retried next tick.
                 logger.exception("alert dispatch failed")
             await _wait(stop, dispatch_interval)
@@ -464,16 +492,14 @@ async def run_live(
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, waking early when the service stops."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        pass
 
 
 async def _disconnect(*clients: object) -> None:
     for client in clients:
         try:
             await client.disconnect()  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Shutdown must finish even when a connection is already broken.
             logger.debug("disconnect failed", exc_info=True)

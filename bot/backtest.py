@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.alerts.card import build_excerpt, display_channel, format_time, render_excerpt
+from bot.compiled import compiled_matcher
 from bot.domain import Hit, Post
-from bot.matching import Matcher, Morphology, build_matcher
+from bot.matching import Matcher, Morphology
 from bot.rules import RulesError, parse_rules
 from bot.storage import Store
 
@@ -580,7 +581,7 @@ class ChatBacktest:
                 [f"The proposed rules have {len(problems)} problem(s); nothing was tested:",
                  *shown, *([f"… and {more} more"] if more > 0 else [])]
             )
-        proposed = await asyncio.to_thread(build_matcher, ruleset, self._holder.morph)
+        proposed = await asyncio.to_thread(compiled_matcher, ruleset, self._holder.morph)
         report = await backtest(
             self._store, self._holder.matcher(), proposed, since,
             jobs=self._jobs, examples=self._examples,

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.matching.matcher import Matcher
-from bot.settings import Settings
 from bot.rules.model import RulesError, RuleSet
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RULES = Path("config/rules.yaml")
+# --rules and --current default to MILWATCH_RULES, else the project's config/rules.yaml
+# (bot/settings.py), whatever the current directory.
+DEFAULT_RULES_HELP = "MILWATCH_RULES, else the project's config/rules.yaml"
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -39,13 +41,13 @@ def _load_ruleset(path: Path, err: TextIO) -> RuleSet | None:
 
 
 def _build_matcher(ruleset: RuleSet) -> Matcher:
-    from bot.matching.matcher import build_matcher, freeze_heap
+    from bot.compiled import compiled_matcher
+    from bot.matching.matcher import freeze_heap
     from bot.matching.morph import Morphology
+    from bot.settings import load_offline_settings
 
-    from bot.settings import load_settings
-
-    settings = load_settings(Path(".env"), os.environ)
-    matcher = build_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
+    settings = load_offline_settings(Path(".env"), os.environ)
+    matcher = compiled_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
     freeze_heap()
     return matcher
 
@@ -59,6 +61,7 @@ class Progress:
         self.enabled = enabled
         self.started = time.monotonic()
         self._last = 0.0
+        self._drawn = 0  # characters of the bar on screen now
 
     def update(self, done: int) -> None:
         """Redraw at most five times a second."""
@@ -71,14 +74,22 @@ class Progress:
         frac = min(done / self.total, 1.0)
         rate = done / max(now - self.started, 1e-6)
         bar = "#" * int(frac * 30)
-        self.stream.write(f"\r[{bar:<30}] {done:,}/~{self.total:,} posts {rate:,.0f}/s ")
+        line = f"[{bar:<30}] {done:,}/~{self.total:,} posts {rate:,.0f}/s "
+        self.stream.write("\r" + line)
         self.stream.flush()
+        self._drawn = len(line)
+
+    def clear(self) -> None:
+        """Blank the bar line, so a message printed next starts a clean line."""
+        if self._drawn:
+            self.stream.write("\r" + " " * self._drawn + "\r")
+            self.stream.flush()
+            self._drawn = 0
+            self._last = 0.0  # redraw at the next update
 
     def close(self) -> None:
         """Clear the bar line."""
-        if self.enabled:
-            self.stream.write("\r" + " " * 79 + "\r")
-            self.stream.flush()
+        self.clear()
 
 
 # -- commands ----------------------------------------------------------------------
@@ -99,23 +110,32 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Scan a JSONL file or Telegram Desktop export and print the posts that match."""
     from bot.scan import ScanOptions, default_jobs, scan_posts
-    from bot.sources import SourceProblem, count_hint, iter_posts
+    from bot.sources import (
+        ReadStats,
+        SourceProblem,
+        count_hint,
+        detect_format,
+        iter_posts,
+        unreadable,
+    )
 
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
         return 2
-    if not args.path.exists():
-        print(f"{args.path}: no such file", file=err)
+    bad_input = unreadable(args.path)
+    if bad_input:
+        print(f"{args.path}: {bad_input}", file=err)
         return 2
     matcher = _build_matcher(ruleset)
     problems: list[SourceProblem] = []
+    total = count_hint(args.path)
+    progress = Progress(total, err, args.progress or err.isatty())
 
     def report(problem: SourceProblem) -> None:
         problems.append(problem)
+        progress.clear()
         print(f"warning: {problem}", file=err)
 
-    total = count_hint(args.path)
-    progress = Progress(total, err, args.progress or err.isatty())
     options = ScanOptions(
         format=args.format, all=args.all, color=args.color or (out.isatty() and not args.no_color),
         quiet=args.quiet_hits,
@@ -125,7 +145,8 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     started = time.monotonic()
     n_posts = n_hit_posts = n_hits = 0
     write = out.write
-    for post, result in scan_posts(iter_posts(args.path, report), matcher, options, jobs):
+    stats = ReadStats()
+    for _post, result in scan_posts(iter_posts(args.path, report, stats), matcher, options, jobs):
         n_posts += 1
         if result.error:
             report(SourceProblem(str(args.path), None, result.error))
@@ -143,6 +164,13 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"{n_hit_posts:,} with hits, {n_hits:,} hits, {len(problems)} problem(s)",
         file=err,
     )
+    if stats.posts == 0 and stats.problems:
+        print(f"{args.path}: no posts read: {stats.problems} problem(s), see above", file=err)
+        return 2
+    if stats.posts == stats.problems == 0 and detect_format(args.path) == "jsonl":
+        # Not a line with anything on it (an export of photos only is not empty).
+        print(f"{args.path}: empty file, nothing to scan", file=err)
+        return 2
     return 0
 
 
@@ -185,7 +213,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Precision/recall on labelled posts (with and without marginal ones), alerts per
     1,000 posts per channel, and the unlabelled posts that alerted (or feedback precision)."""
     from bot.evaluation import EvalPost, evaluate_run, format_run
-    from bot.sources import SourceProblem
+    from bot.sources import SourceProblem, unreadable
     from bot.sources.jsonl import read_evaluation, read_labels
 
     if args.from_feedback:
@@ -196,6 +224,10 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     ruleset = _load_ruleset(args.rules, err)
     if ruleset is None:
+        return 2
+    bad_input = unreadable(args.path)
+    if bad_input:
+        print(f"{args.path}: {bad_input}", file=err)
         return 2
     matcher = _build_matcher(ruleset)
 
@@ -261,9 +293,9 @@ def _since(text: str | None, err: TextIO) -> tuple[bool, datetime | None, str]:
 
 def _database(args: argparse.Namespace, err: TextIO) -> Path | None:
     """--db, else the settings database (MILWATCH_DB or MILWATCH_DATA_DIR); None if missing."""
-    from bot.settings import load_settings
+    from bot.settings import load_offline_settings
 
-    path: Path = args.db or load_settings(Path(".env"), os.environ).database
+    path: Path = args.db or load_offline_settings(Path(".env"), os.environ).database
     if not path.is_file():
         # Never create an empty database by looking at one that is not there.
         print(f"{path}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
@@ -295,10 +327,10 @@ def _eval_feedback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the stored posts through the current and the proposed rules; per-rule changes."""
     from bot.backtest import backtest, format_backtest
-    from bot.matching.matcher import build_matcher
+    from bot.compiled import compiled_matcher
     from bot.matching.morph import Morphology
     from bot.scan import default_jobs
-    from bot.settings import load_settings
+    from bot.settings import load_offline_settings
 
     proposed_rules = _load_ruleset(args.rules, err)
     current_rules = _load_ruleset(args.current, err)
@@ -308,9 +340,9 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     db = _database(args, err)
     if not ok or db is None:
         return 2
-    morph = Morphology(use_ukrainian=load_settings(Path(".env"), os.environ).use_ukrainian)
-    current = build_matcher(current_rules, morph)
-    proposed = build_matcher(proposed_rules, morph)
+    morph = Morphology(use_ukrainian=load_offline_settings(Path(".env"), os.environ).use_ukrainian)
+    current = compiled_matcher(current_rules, morph)
+    proposed = compiled_matcher(proposed_rules, morph)
     # Workers only pay off on a database of some size (roughly 5,000 posts and up).
     jobs = args.jobs if args.jobs is not None else (
         default_jobs() if db.stat().st_size > 5_000_000 else 1
@@ -403,6 +435,20 @@ def cmd_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _default_paths(args: argparse.Namespace) -> None:
+    """Fill in the rules and seeds files not given, independent of the current directory."""
+    from bot.settings import load_offline_settings, shipped_file
+
+    if getattr(args, "rules", False) is None or getattr(args, "current", False) is None:
+        rules = load_offline_settings(Path(".env"), os.environ).rules_path
+        if getattr(args, "rules", False) is None:
+            args.rules = rules
+        if getattr(args, "current", False) is None:
+            args.current = rules
+    if getattr(args, "seeds", False) is None:
+        args.seeds = shipped_file("seeds/posts.jsonl")
+
+
 # -- parser ------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree for every subcommand."""
@@ -414,14 +460,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def rules_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--rules", type=Path, default=DEFAULT_RULES, metavar="FILE",
-                       help=f"rules file (default: {DEFAULT_RULES})")
+        p.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                       help=f"rules file (default: {DEFAULT_RULES_HELP})")
 
     p = sub.add_parser("demo", help="replay seeds/ through the pipeline with console alerts",
                        description="Replay the demo posts through normalise → match → SQLite → "
                        "alert routing → console sender, then show /recent.")
     rules_arg(p)
-    p.add_argument("--seeds", type=Path, default=Path("seeds/posts.jsonl"), help="posts to replay")
+    p.add_argument("--seeds", type=Path, default=None,
+                   help="posts to replay (default: the project's seeds/posts.jsonl)")
     p.add_argument("--db", type=Path, default=Path("data/demo.sqlite3"), help="demo database (recreated)")
     p.add_argument("--interactive", action="store_true", help="then type analyst and operator commands (/recent, /rule test …; edits go to a copy of the rules)")
     p.add_argument("--color", action="store_true", help="force coloured highlights")
@@ -471,8 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "lost, and example posts. A broken rules file prints FILE:LINE:COL problems "
                        "(exit 2).")
     p.add_argument("--rules", type=Path, required=True, metavar="NEW.yaml", help="the proposed rules file")
-    p.add_argument("--current", type=Path, default=DEFAULT_RULES, metavar="FILE",
-                   help=f"the rules to compare with (default: {DEFAULT_RULES})")
+    p.add_argument("--current", type=Path, default=None, metavar="FILE",
+                   help=f"the rules to compare with (default: {DEFAULT_RULES_HELP})")
     p.add_argument("--since", default=None, metavar="PERIOD",
                    help="only posts from the last PERIOD (7d, 24h) or since a date (2024-05-01)")
     p.add_argument("--db", type=Path, default=None, metavar="PATH",
@@ -545,6 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    _default_paths(args)
     try:
         return int(args.func(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:

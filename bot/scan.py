@@ -7,12 +7,12 @@ import logging
 import multiprocessing
 import os
 import warnings
-from textwrap import indent
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from textwrap import indent
 
-from bot.alerts.card import build_card, render_text
+from bot.alerts.card import build_post_card, render_text
 from bot.domain import Hit, Post, Relevance
 from bot.matching import Matcher
 from bot.relevance import describe
@@ -79,11 +79,14 @@ def hit_to_json(hit: Hit) -> dict[str, object]:
 
 
 def post_to_json(post: Post, hits: list[Hit]) -> dict[str, object]:
-    """One `scan --format jsonl` output line."""
+    """One `scan --format jsonl` output line: the post (text, link, channel title) and its hits."""
     return {
         "id": post.msg_id,
         "channel": post.channel,
+        "channel_title": post.channel_title,
         "date": post.date.isoformat(),
+        "link": post.url,
+        "text": post.text,
         "topics": sorted({h.topic for h in hits if h.alerts}),
         "hits": [hit_to_json(h) for h in hits],
     }
@@ -103,7 +106,7 @@ def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
     """Match and render one post; an exception becomes an error result, never a crash."""
     try:
         hits = [h for h in matcher.match(post.text) if h.alerts or options.quiet]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         # One error boundary per post: a retro-hunt over millions of posts must not
         # die on one odd text; the post is reported and the scan goes on.
         logger.exception("matching failed for %s/%s", post.channel, post.msg_id)
@@ -111,11 +114,14 @@ def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
     if options.format == "jsonl":
         out = json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n" if hits or options.all else ""
     elif hits:
-        out = "".join(
-            render_text(build_card(post, hit), color=options.color) + "\n" + explain_terms(hit)
-            + ("\n" + indent(describe(hit.relevance), "    ") if hit.relevance is not None else "") + "\n\n"
+        # One card per post, however many rules matched it; then why each rule did, and
+        # how sure the relevance stage is of it.
+        why = "".join(
+            f"  {hit.rule_id}{'' if hit.alerts else ' (quiet)'}:\n{explain_terms(hit)}\n"
+            + (indent(describe(hit.relevance), "    ") + "\n" if hit.relevance is not None else "")
             for hit in hits
         )
+        out = render_text(build_post_card(post, hits), color=options.color) + "\n" + why + "\n"
     elif options.all:
         out = f"@{post.channel}/{post.msg_id} {post.date.isoformat()}: no hits\n"
     else:

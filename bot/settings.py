@@ -8,6 +8,18 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+# The project the package runs from (a checkout, or `make install`'s editable install):
+# its shipped rules and demo posts are the defaults from whatever directory milwatch is
+# started in. An installed copy without them (the Docker image) looks in the current
+# directory, which the image sets to /app.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def shipped_file(relative: str) -> Path:
+    """A file shipped with the project, e.g. "config/rules.yaml", as a path that exists if any does."""
+    beside = PROJECT_DIR / relative
+    return beside if beside.exists() else Path(relative)
+
 
 class SettingsError(ValueError):
     """A setting that is missing or malformed; the message names the variable."""
@@ -18,7 +30,7 @@ class Settings:
     """Every setting milwatch reads; built once in app wiring and passed in."""
 
     data_dir: Path = Path("data")
-    rules_path: Path = Path("config/rules.yaml")
+    rules_path: Path = field(default_factory=lambda: shipped_file("config/rules.yaml"))
     db_path: Path | None = None  # default: data_dir / "milwatch.sqlite3"
     tg_api_id: int | None = None
     tg_api_hash: str | None = None
@@ -129,7 +141,7 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
     }
     return Settings(
         data_dir=data_dir,
-        rules_path=Path(get("MILWATCH_RULES") or "config/rules.yaml"),
+        rules_path=Path(rules) if (rules := get("MILWATCH_RULES")) else shipped_file("config/rules.yaml"),
         db_path=Path(db) if (db := get("MILWATCH_DB")) else None,
         tg_api_id=_int("TG_API_ID", api_id, 1) if api_id else None,
         tg_api_hash=get("TG_API_HASH"),
@@ -148,10 +160,25 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
     )
 
 
-def load_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
-    """Settings from an optional .env file, overridden by the given environment."""
+def _merged(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, str | None]:
     merged: dict[str, str | None] = {}
     if env_file is not None and env_file.exists():
         merged.update(dotenv_values(env_file))
     merged.update(environ)
-    return settings_from_mapping(merged)
+    return merged
+
+
+def load_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Settings from an optional .env file, overridden by the given environment."""
+    return settings_from_mapping(_merged(env_file, environ))
+
+
+# What scan, eval, explain and backtest read: paths and dictionaries, no Telegram.
+_OFFLINE = ("MILWATCH_DATA_DIR", "MILWATCH_RULES", "MILWATCH_DB", "MILWATCH_UKRAINIAN")
+
+
+def load_offline_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Like load_settings, reading only what offline commands use: a malformed
+    TG_API_ID or BACKFILL_HOURS is for `run` to refuse, not a reason to stop a scan."""
+    merged = _merged(env_file, environ)
+    return settings_from_mapping({name: merged.get(name) for name in _OFFLINE})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.compiled import compiled_matcher, keep_compiled
 from bot.domain import Hit, Post, Severity, TermMatch
-from bot.matching import Matcher, Morphology, build_matcher
+from bot.matching import Matcher, Morphology
 from bot.rules import parse_rules
 from bot.storage import Store
 
@@ -90,9 +91,21 @@ def morph() -> Morphology:
     return Morphology()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def share_compiled_rules() -> Iterator[None]:
+    """Compile each rules text once per session, in tests and in the code they drive.
+
+    The shipped rules take ~1 s to compile and the suite needs them in some 200 places;
+    a service keeps only two (bot/compiled.py).
+    """
+    keep_compiled(12)
+    yield
+    keep_compiled(2)
+
+
 def matcher_from_yaml(yaml_text: str, morph: Morphology) -> Matcher:
     """A real matcher compiled from a rules file written inline in a test."""
-    return build_matcher(parse_rules(yaml_text, "test-rules.yaml"), morph)
+    return compiled_matcher(parse_rules(yaml_text, "test-rules.yaml"), morph)
 
 
 @dataclass

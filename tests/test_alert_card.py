@@ -68,6 +68,9 @@ def test_highlights_exact_spans() -> None:
     assert "https://t.me/frontnews/1" in text
     colored = render_text(card, color=True)
     assert "\x1b[1;33mотвод\x1b[0m" in colored
+    # The header is bold in a terminal, not "\ufffd[1m[HIGH] … \ufffd[0m".
+    assert colored.splitlines()[0] == "\x1b[1m[HIGH] withdrawal · rule withdrawal.core\x1b[0m"
+    assert "\ufffd" not in colored
 
 
 def test_separate_spans_highlighted_separately() -> None:
@@ -173,6 +176,12 @@ def test_terminal_control_characters_neutralised() -> None:
     text = "отвод \x1b[2J\x1b]0;pwned\x07 войск"
     rendered = render_text(build_card(make_post(text), make_hit(text, ["отвод"])), color=True)
     assert "\x1b[2J" not in rendered and "\x07" not in rendered
+    # Nor through the header (a topic or rule id from the rules file, a channel title).
+    hit = make_hit(text, ["отвод"], topic="withdrawal\x1b[2J", rule_id="r\x1b]0;x\x07")
+    rendered = render_text(build_card(make_post(text, channel_title="T\x1b[5m"), hit), color=True)
+    head = rendered.splitlines()[0]
+    assert head.startswith("\x1b[1m[HIGH]") and head.endswith("\x1b[0m")
+    assert "\x1b[2J" not in rendered and "\x07" not in rendered and "\x1b[5m" not in rendered
 
 
 def test_card_from_stored_hit_matches_card_from_hit() -> None:

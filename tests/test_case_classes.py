@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.matching import Matcher, Morphology, build_matcher
+from bot.compiled import compiled_matcher
+from bot.matching import Matcher, Morphology
 from bot.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ ZW = "\u200b"
 
 @pytest.fixture(scope="module")
 def shipped(morph: Morphology) -> Matcher:
-    return build_matcher(load_rules(ROOT / "config" / "rules.yaml"), morph)
+    return compiled_matcher(load_rules(ROOT / "config" / "rules.yaml"), morph)
 
 
 CASES = [

@@ -104,7 +104,9 @@ def test_scan_jsonl_format(capsys: pytest.CaptureFixture[str], posts_jsonl: Path
     assert [r["id"] for r in rows] == ["1", "5"]
     texts = {"1": EVASIVE, "5": EVAC}
     for row in rows:
-        assert set(row) == {"id", "channel", "date", "topics", "hits"}
+        assert set(row) == {"id", "channel", "channel_title", "date", "link", "text", "topics", "hits"}
+        assert row["text"] == texts[row["id"]]
+        assert row["link"] == f"https://t.me/{row['channel']}/{row['id']}"
         assert row["hits"]
         for hit in row["hits"]:
             assert {"rule", "topic", "severity", "terms", "spans"} <= set(hit)
@@ -151,6 +153,24 @@ def test_scan_text_format(capsys: pytest.CaptureFixture[str], posts_jsonl: Path)
     assert "[[Эвакуация]]" in out
     assert "https://t.me/milnews/1" in out and "https://t.me/other/5" in out
     assert "Котики" not in out
+
+
+def test_scan_text_prints_one_card_per_post_naming_every_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "posts.jsonl", [post(1, POSITIVE), post(2, NEGATIVE), post(3, EVAC)])
+    code, out, err = run(capsys, "scan", str(path), "--rules", SHIPPED, "--no-color")
+    assert code == 0
+    heads = [line for line in out.splitlines() if re.match(r"\[(LOW|MEDIUM|HIGH|CRITICAL)\] ", line)]
+    assert len(heads) == 2  # two posts with hits, however many rules each
+    # "Россия выводит войска из Сирии." hits two rules: both on its one card, the higher severity.
+    assert heads[0] == "[HIGH] withdrawal · rule withdrawal.pullout_forces + withdrawal.pullout_from_place"
+    assert out.count("https://t.me/milnews/1") == 1
+    assert "[[Россия]] [[выводит]] [[войска]] из [[Сирии]]." in out
+    # Why each rule matched, under the card.
+    assert "\n  withdrawal.pullout_forces:\n    pullout: 'выводит' → выводить" in out
+    assert "\n  withdrawal.pullout_from_place:\n    regions: 'Россия'" in out
+    assert err.splitlines()[-1].endswith("2 with hits, 3 hits, 0 problem(s)")
 
 
 def test_scan_text_all(capsys: pytest.CaptureFixture[str], posts_jsonl: Path) -> None:
@@ -207,6 +227,7 @@ def test_scan_single_chat_export(capsys: pytest.CaptureFixture[str], tmp_path: P
     )
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["channel_title"] == "Военный канал" and rows[0]["text"] == POSITIVE
     assert [(r["id"], r["channel"], r["topics"]) for r in rows] == [
         ("10", "1234567890", ["withdrawal"]),
         ("12", "1234567890", ["evacuation"]),
@@ -244,6 +265,154 @@ def test_scan_full_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
         ("111", "1", ["withdrawal"]),
         ("222", "1", ["evacuation"]),
     ]
+
+
+# -- scan: bad input ------------------------------------------------------------------
+def test_scan_a_directory_is_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "scan", str(tmp_path), "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"{tmp_path}: is a directory; give a JSONL file or a Telegram Desktop result.json"
+    ]
+
+
+@pytest.mark.parametrize("command", ["eval", "demo"])
+def test_eval_and_demo_of_a_directory_are_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    argv = [command, str(tmp_path)] if command == "eval" else [
+        command, "--seeds", str(tmp_path), "--db", str(tmp_path / "demo.sqlite3")]
+    code, out, err = run(capsys, *argv, "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert f"{tmp_path}: is a directory; give a JSONL file" in err and "Traceback" not in err
+
+
+def _export_cut_in_half() -> bytes:
+    export = {"name": "Канал", "type": "public_channel", "id": 1, "messages": [
+        _message(i, POSITIVE) for i in range(1, 4)]}
+    text = json.dumps(export, ensure_ascii=False, indent=1).encode("utf-8")
+    return text[: len(text) // 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("posts.jsonl", b"", "empty file, nothing to scan"),
+        ("posts.jsonl", b"\n\n  \n", "empty file, nothing to scan"),
+        ("photo.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8,
+         "a binary file, not JSONL or a Telegram Desktop result.json"),
+        ("result.json", _export_cut_in_half(), "no posts read: 1 problem(s), see above"),
+        ("posts.jsonl", b"not json\n{\"id\": 1}\n", "no posts read: 2 problem(s), see above"),
+    ],
+)
+def test_scan_of_a_file_without_posts_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: bytes, problem: str
+) -> None:
+    """Exit 2 (bad input, as documented), not 0 as if the file held nothing of interest."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = run(capsys, "scan", str(path), "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == f"{path}: {problem}"
+    assert "Traceback" not in err
+
+
+def test_scan_of_a_pipe_says_it_needs_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "posts.jsonl"
+    os.mkfifo(fifo)
+    code, out, err = run(capsys, "scan", str(fifo), "--rules", SHIPPED)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"{fifo}: not a regular file (a pipe or a device); save the posts to a file first"]
+
+
+def test_scan_of_a_truncated_export_says_where_it_ends(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "result.json"
+    path.write_bytes(_export_cut_in_half())
+    code, _, err = run(capsys, "scan", str(path), "--rules", SHIPPED)
+    assert code == 2
+    warning = next(line for line in err.splitlines() if line.startswith("warning:"))
+    assert re.fullmatch(rf"warning: {re.escape(str(path))}:\d+: invalid JSON: [A-Z][a-z ]+ at column \d+", warning)
+    assert " at at " not in warning
+
+
+def test_scan_warnings_never_land_inside_the_progress_bar(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "posts.jsonl", [post(1, NEGATIVE), "{broken", post(3, NEGATIVE), "[]", post(5, POSITIVE)])
+    code, _, err = run(capsys, "scan", str(path), "--rules", SHIPPED, "--progress")
+    assert code == 0
+    # What a terminal shows of each line is what follows its last carriage return.
+    shown = [line.rsplit("\r", 1)[-1] for line in err.split("\n")]
+    warnings = [line for line in shown if "warning:" in line]
+    assert len(warnings) == 2 and all(line.startswith("warning: ") for line in warnings)
+    assert any("posts/s" in line for line in err.split("\r"))  # the bar was drawn
+
+
+# -- the default rules file, from any directory ---------------------------------------
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory that is not the project, with no config/ of its own."""
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    monkeypatch.chdir(away)
+    for name in ("MILWATCH_RULES", "MILWATCH_DB", "MILWATCH_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return away
+
+
+def test_the_shipped_rules_are_found_from_any_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = _elsewhere(tmp_path, monkeypatch)
+    code, out, err = run(capsys, "check")
+    assert (code, err) == (0, "") and out.startswith(f"{SHIPPED}: OK, rules version ")
+    posts = write_jsonl(away / "posts.jsonl", [post(1, POSITIVE), post(2, NEGATIVE)])
+    code, out, _ = run(capsys, "scan", str(posts), "--format", "jsonl")
+    assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == ["1"]
+    code, out, _ = run(capsys, "explain", POSITIVE)
+    assert code == 0 and "\nHIT withdrawal." in out
+    code, out, _ = run(capsys, "demo", "--db", str(away / "demo.sqlite3"))
+    assert code == 0 and "summary: 68 posts read" in out
+
+
+def test_milwatch_rules_in_env_names_the_default_rules_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    away = _elsewhere(tmp_path, monkeypatch)
+    mine = away / "mine.yaml"
+    mine.write_text(EVAL_RULES, encoding="utf-8")
+    (away / ".env").write_text("MILWATCH_RULES=mine.yaml\n", encoding="utf-8")
+    code, out, _ = run(capsys, "check")
+    assert code == 0 and out.startswith("mine.yaml: OK") and "2 active rules" in out
+    monkeypatch.setenv("MILWATCH_RULES", str(away / "missing.yaml"))  # the environment wins
+    code, out, err = run(capsys, "scan", str(write_jsonl(away / "p.jsonl", [post(1, POSITIVE)])))
+    assert code == 2 and out == ""
+    assert err.startswith(f"{away / 'missing.yaml'}:1:1: cannot read the rules file: No such file")
+
+
+# -- settings the offline commands do not need ----------------------------------------
+@pytest.mark.parametrize("command", ["scan", "eval", "explain", "backtest"])
+def test_offline_commands_ignore_a_malformed_telegram_setting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """TG_API_ID=abc in .env concerns `run` and `login`; scanning a file needs no Telegram."""
+    (tmp_path / ".env").write_text("TG_API_ID=abc\nBACKFILL_HOURS=soon\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    posts = write_jsonl(tmp_path / "posts.jsonl", [{**post(1, POSITIVE), "topics": ["withdrawal"]}])
+    argv = {
+        "scan": ["scan", str(posts)],
+        "eval": ["eval", str(posts)],
+        "explain": ["explain", POSITIVE],
+        "backtest": ["backtest", "--rules", SHIPPED, "--current", SHIPPED, "--db", str(tmp_path / "empty.sqlite3")],
+    }[command]
+    if command != "backtest":
+        argv += ["--rules", SHIPPED]
+    (tmp_path / "empty.sqlite3").write_bytes(b"")  # an empty SQLite database
+    code, _, err = run(capsys, *argv)
+    assert "Traceback" not in err and "TG_API_ID" not in err and "BACKFILL_HOURS" not in err
+    assert code == 0, err
+    # `run` still refuses the malformed value, naming it.
+    assert main(["run", "--env-file", str(tmp_path / ".env")]) == 2
+    assert "TG_API_ID: 'abc' is not a whole number" in capsys.readouterr().err
 
 
 # -- eval --------------------------------------------------------------------------------

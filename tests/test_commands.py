@@ -124,7 +124,7 @@ def handler(filled: Store, clock: FakeClock) -> CommandHandler:
 async def test_recent_reply(handler: CommandHandler) -> None:
     reply = await handler.handle("/recent")
     lines = reply.splitlines()
-    assert lines[0] == "Latest 3 hit(s):"
+    assert lines[0] == "Latest 3 post(s) with hits:"
     assert lines[1] == ("1. 2024-05-10 13:00 UTC · @milblog · withdrawal · withdrawal.ru · high")
     assert lines[2] == "   [[ОТВОД]] подразделений <b>&amp;</b>"  # plain text, raw
     assert lines[3] == "   https://t.me/milblog/5"
@@ -132,14 +132,38 @@ async def test_recent_reply(handler: CommandHandler) -> None:
     assert reply.index("milblog") < reply.index("evacuation") < reply.index("плацдарма")
 
 
+async def test_recent_lists_a_post_with_several_rules_once(store: Store, clock: FakeClock) -> None:
+    text = "Отвод войск и эвакуация семей из Херсона"
+    post_id = (await store.add_post(make_post(text, 1, "frontnews", T0))).post_id
+    await store.add_hits(post_id, [make_hit(text, ["Отвод", "войск"], rule_id="withdrawal.ru", severity=Severity.MEDIUM),
+                                   make_hit(text, ["эвакуация"], rule_id="evacuation.ru", topic="evacuation")], "v1")
+    other = (await store.add_post(make_post("Отвод техники", 2, "milblog", T0 - timedelta(hours=1)))).post_id
+    await store.add_hits(other, [make_hit("Отвод техники", ["Отвод"], rule_id="withdrawal.ru")], "v1")
+    reply = await CommandHandler(store, clock).handle("/recent")
+    assert reply.splitlines() == [
+        "Latest 2 post(s) with hits:",
+        "1. 2024-05-01 12:00 UTC · @frontnews · withdrawal + evacuation · withdrawal.ru + evacuation.ru · high",
+        "   [[Отвод]] [[войск]] и [[эвакуация]] семей из Херсона",
+        "   https://t.me/frontnews/1",
+        "2. 2024-05-01 11:00 UTC · @milblog · withdrawal · withdrawal.ru · high",
+        "   [[Отвод]] техники",
+        "   https://t.me/milblog/2",
+    ]
+    only = await CommandHandler(store, clock).handle("/recent 1 evacuation")
+    assert only.splitlines()[:2] == [
+        "Latest 1 post(s) with hits (topic evacuation):",
+        "1. 2024-05-01 12:00 UTC · @frontnews · evacuation · evacuation.ru · high",
+    ]
+
+
 async def test_recent_filters(handler: CommandHandler) -> None:
     by_topic = await handler.handle("/recent 10 withdrawal")
-    assert by_topic.startswith("Latest 2 hit(s) (topic withdrawal):")
+    assert by_topic.startswith("Latest 2 post(s) with hits (topic withdrawal):")
     assert "evacuation" not in by_topic.split(":", 1)[1]
     by_channel = await handler.handle("/recent @frontnews")
-    assert by_channel.startswith("Latest 2 hit(s) (@frontnews):") and "milblog" not in by_channel
+    assert by_channel.startswith("Latest 2 post(s) with hits (@frontnews):") and "milblog" not in by_channel
     one = await handler.handle("/recent 1")
-    assert one.startswith("Latest 1 hit(s):") and "2." not in one
+    assert one.startswith("Latest 1 post(s) with hits:") and "2." not in one
     clamped = await handler.handle("/recent 99")
     assert "(at most 50 are shown)" in clamped
 
@@ -165,6 +189,20 @@ async def test_search_since_and_yo(handler: CommandHandler) -> None:
     assert "[[Всё спокойно]], погода" in yo and " · hits" not in yo
     none = await handler.handle("/search танки since 24h")
     assert none == "No posts contain “танки” in the last 24h."
+
+
+async def test_search_says_when_more_posts_match_than_it_shows(store: Store, clock: FakeClock) -> None:
+    for msg_id in range(1, 12):
+        await store.add_post(make_post(f"Хмеймим, день {msg_id}", msg_id, "syria", T0 + timedelta(hours=msg_id)))
+    handler = CommandHandler(store, clock)
+    reply = await handler.handle("/search хмеймим")
+    assert reply.splitlines()[0] == (
+        "11 post(s) containing “хмеймим”; the newest 10 are shown (narrow it down: "
+        "/search хмеймим since 24h, or more words):"
+    )
+    assert "день 11" in reply and "день 2" in reply and "день 1\n" not in reply + "\n"
+    ten = await handler.handle("/search день 1")  # 1, 10, 11: all shown, nothing said
+    assert ten.splitlines()[0] == "3 post(s) containing “день 1”, newest first:"
 
 
 async def test_stats_reply(handler: CommandHandler, clock: FakeClock) -> None:

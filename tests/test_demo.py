@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,22 +100,60 @@ def test_demo_on_shipped_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code = main(["demo", "--seeds", str(ROOT / "seeds" / "posts.jsonl"), "--db", str(db), "--rules", str(RULES)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "summary: posts read 65," in out
     assert "0 bad input line(s)" in out
     (alerts,) = _rows(db, "SELECT COUNT(*) FROM alerts")[0]
     assert alerts >= 20
+    # One card per post with hits, however many rules it hit, numbered as printed; the
+    # summary counts the same things.
+    # Posts whose every hit the relevance stage kept quiet are stored, not printed.
+    numbers = [int(n) for n in re.findall(r"^--- card (\d+)", out, re.MULTILINE)]
+    (posts_hit, hits) = _rows(db, "SELECT COUNT(DISTINCT post_id), COUNT(*) FROM hits")[0]
+    (alerted,) = _rows(db, "SELECT COUNT(DISTINCT post_id) FROM hits WHERE quiet = 0")[0]
+    assert numbers == list(range(1, alerted + 1)) and hits > posts_hit > alerted > 0
+    assert (
+        f"summary: 68 posts read, {posts_hit} with hits ({hits} rule hits), {alerted} cards printed, "
+        f"{posts_hit - alerted} kept quiet;"
+    ) in out
+    # /recent lists posts too: five posts, not five (post, rule) pairs.
+    recent = out.split("— /recent —", 1)[1].split("\nsummary:", 1)[0]
+    assert recent.splitlines()[1] == "Latest 5 post(s) with hits:"
+    assert len(set(re.findall(r"https://t\.me/\S+", recent))) == 5
 
 
-def test_interactive_demo_answers_analyst_commands(tmp_path: Path) -> None:
+def _interactive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 typed: str) -> str:
+    """Run `demo --interactive` with typed as the keyboard; what it printed after the replay."""
     seeds = _write(tmp_path / "posts.jsonl", POSTS)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--interactive", "--seeds", str(seeds),
-         "--db", str(tmp_path / "demo.sqlite3"), "--rules", str(RULES)],
-        input="/search посольства\n/stats\n/nonsense\n\n",
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    tail = proc.stdout.split("Type analyst commands", 1)[1]
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+    code = main(["demo", "--interactive", "--seeds", str(seeds), "--db", str(tmp_path / "demo.sqlite3"),
+                 "--rules", str(RULES)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out.split("Type analyst commands", 1)[1]
+
+
+def test_interactive_demo_answers_analyst_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty line (Enter pressed once too often) does not end the session.
+    tail = _interactive(tmp_path, monkeypatch, capsys, "/search посольства\n\n/stats\n/nonsense\n")
     assert "ua_watch_demo" in tail  # /search found the embassy post
     assert "withdrawal" in tail and "evacuation" in tail  # /stats per topic
     assert "/recent" in tail  # the unknown command answer lists the commands
+    assert "Ctrl-D or /quit ends the session" in tail
+
+
+def test_interactive_demo_quits_on_quit_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tail = _interactive(tmp_path, monkeypatch, capsys, "\n/quit\n/stats\n")
+    assert "Posts read" not in tail  # /stats came after /quit
+
+
+def test_interactive_demo_runs_a_backtest_its_help_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tail = _interactive(tmp_path, monkeypatch, capsys, "/help\n/rule backtest demo-rules.yaml\n")
+    assert "/rule backtest" in tail.split("milwatch>", 2)[1]  # listed by /help
+    assert "not available here" not in tail
+    assert "Backtest over " in tail and "Hits: " in tail

@@ -184,7 +184,8 @@ async def test_console_sender_prints_card(store: Store, clock: FakeClock) -> Non
     stream = io.StringIO()
     await AlertDispatcher(store, ConsoleSender(stream), _router(), clock).flush()
     out = stream.getvalue()
-    assert "(silent)" in out and "[[отвод]]" in out and "[LOW]" in out
+    assert out.startswith("--- card 1 (silent)\n")
+    assert "[[отвод]]" in out and "[LOW]" in out
 
 
 async def test_rules_firing_on_one_post_share_one_card(store: Store, clock: FakeClock) -> None:

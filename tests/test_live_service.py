@@ -31,8 +31,9 @@ from telethon.helpers import add_surrogate, del_surrogate
 from telethon.sessions import MemorySession
 
 from bot.app import run_live
+from bot.compiled import compiled_matcher
 from bot.health import HEARTBEAT_FILE
-from bot.matching import Morphology, build_matcher
+from bot.matching import Morphology
 from bot.rules import load_rules
 from bot.settings import Settings, settings_from_mapping
 
@@ -262,7 +263,7 @@ def rules(tmp_path: Path) -> Path:
 async def test_live_service_end_to_end(tmp_path: Path, rules: Path, morph: Morphology) -> None:
     good_rules = rules.read_text(encoding="utf-8")
     ruleset = load_rules(rules)
-    matcher = build_matcher(ruleset, morph)
+    matcher = compiled_matcher(ruleset, morph)
     # The shipped rules decide what is expected: one alert per (post, rule) in the
     # outbox, delivered as ONE card per post naming every rule (several rules hit it).
     expected = {hit.rule_id: hit for hit in matcher.match(WITHDRAWAL)}
@@ -299,8 +300,9 @@ async def test_live_service_end_to_end(tmp_path: Path, rules: Path, morph: Morph
 
     # -- analysts get answers from the store; strangers get no data
     (recent,) = await service.command("/recent", ANALYST, 10)
-    assert recent.startswith(f"Latest {len(expected)} hit(s):")
-    assert POST_URL in recent and "из Сирии" in recent and NOISE not in recent
+    assert recent.startswith("Latest 1 post(s) with hits:")  # one post, several rules
+    assert " + ".join(expected) in recent
+    assert POST_URL in recent and "Сирии" in recent and NOISE not in recent
     (refusal,) = await service.command("/recent", STRANGER, 11)
     assert refusal.startswith("Not authorised") and str(STRANGER) in refusal
     assert "t.me" not in refusal and "Сирии" not in refusal

@@ -75,3 +75,93 @@ def test_health_without_a_running_service_fails(tmp_path: Path, monkeypatch: pyt
     env = _env(tmp_path, monkeypatch)
     assert main(["health", "--env-file", str(env)]) == 1
     assert "no heartbeat" in capsys.readouterr().err
+
+
+# -- milwatch login ------------------------------------------------------------------
+async def test_login_without_a_network_says_so_in_one_line_and_leaves_no_session(tmp_path: Path) -> None:
+    """A Telegram server that drops the connection (what a broken network looks like to
+    Telethon: IncompleteReadError) gets one line and exit 1, like `run`, not a traceback;
+    the half-made session file is removed, so `run` does not take it for a login."""
+    import asyncio
+    import io
+
+    from bot.app import run_login
+    from bot.settings import Settings
+    from bot.telegram.clients import make_user_client
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    def unreachable(settings: Settings) -> object:
+        client = make_user_client(settings, connection_retries=0, retry_delay=0)
+        client.session.set_dc(2, "127.0.0.1", port)
+        return client
+
+    data = tmp_path / "data"
+    settings = Settings(tg_api_id=1, tg_api_hash="0123456789abcdef", data_dir=data)
+    out, err = io.StringIO(), io.StringIO()
+    async with server:
+        code = await run_login(settings, out, err, make_client=unreachable, input=lambda prompt: "")
+    assert code == 1
+    assert err.getvalue().splitlines() == [
+        "milwatch login: cannot reach Telegram: IncompleteReadError: "
+        "0 bytes read on a total of 8 expected bytes; nothing was saved, try again"
+    ]
+    assert out.getvalue() == ""
+    assert not (data / "user.session").exists()
+    assert [p.name for p in data.iterdir()] == []
+
+
+async def test_a_failed_login_keeps_an_existing_session(tmp_path: Path) -> None:
+    """Logging in again over a working session and failing must not log the service out."""
+    import asyncio
+    import io
+
+    from bot.app import run_login
+    from bot.settings import Settings
+    from bot.telegram.clients import make_user_client
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    data = tmp_path / "data"
+    settings = Settings(tg_api_id=1, tg_api_hash="0123456789abcdef", data_dir=data)
+    first = make_user_client(settings)  # a session file that exists before the login
+    first.session.set_dc(2, "127.0.0.1", port)
+    first.session.close()
+
+    def unreachable(settings: Settings) -> object:
+        return make_user_client(settings, connection_retries=0, retry_delay=0)
+
+    async with server:
+        code = await run_login(settings, io.StringIO(), io.StringIO(), make_client=unreachable,
+                               input=lambda prompt: "")
+    assert code == 1
+    from telethon.sessions import SQLiteSession
+
+    kept = SQLiteSession(str(data / "user.session"))
+    assert (kept.server_address, kept.port) == ("127.0.0.1", port)
+    kept.close()
+
+
+def test_run_starts_without_telethon_chatter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At LOG_LEVEL=INFO, every start opened with 'INFO telethon.crypto.aes: libssl detected…'.
+    A fresh process, as an operator starts it: telethon logs that once, when imported."""
+    import subprocess
+    import sys
+
+    env = _env(tmp_path, monkeypatch, LOG_LEVEL="INFO")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--env-file", str(env)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"milwatch run: no Telegram user session at {tmp_path / 'data' / 'user.session'}: run "
+        "`milwatch login` once (docker: `docker compose run --rm milwatch login`), then start again"
+    ]

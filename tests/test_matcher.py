@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.compiled import compiled_matcher
 from bot.domain import Hit
 from bot.matching import Matcher, Morphology, build_matcher
 from bot.rules import parse_rules
@@ -470,7 +471,7 @@ NEGATIVES = [
 
 @pytest.fixture(scope="module")
 def shipped(morph: Morphology) -> Matcher:
-    return build_matcher(load_rules(SHIPPED), morph)
+    return compiled_matcher(load_rules(SHIPPED), morph)
 
 
 def _cases(rows: list) -> list:  # type: ignore[type-arg]

@@ -4,9 +4,8 @@ shipped rules with the real matcher, real SQLite and the real pipeline."""
 
 from __future__ import annotations
 
+import io
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from telethon import events, types
 
 from bot.alerts.router import AlertRouter
 from bot.app import RulesHolder
+from bot.cli import main
 from bot.commands import CommandHandler
 from bot.commands.operator import OperatorCommands
 from bot.matching import Morphology
@@ -95,7 +95,7 @@ EVERY_OPERATOR_COMMAND = [
     ("/mute", "/mute", "Nothing is muted."),
     ("/unmute @frontnews", "/unmute", "@frontnews was not muted."),
     ("/rules history", "/rules history", "· file · by —"),
-    ("/rules rollback 0000ffff", "/rules rollback", "No recorded version starts with '0000ffff'"),
+    ("/rules rollback 0000ffff", "/rules rollback", "No recorded version starts with '0000ffff'."),
 ]
 
 
@@ -246,6 +246,7 @@ async def test_rule_disable_stops_the_rule_and_enable_restores_the_file(env: Env
 
 
 async def test_mute_channel_for_2h_keeps_hits_sends_no_alerts_and_expires(env: Env) -> None:
+    await env.pipeline.ingest(make_post("Погода хорошая", 99, "frontnews"))  # a channel read
     reply = await env.op("/mute @frontnews for 2h")
     assert reply == (
         "Muted @frontnews until 2024-05-01 14:00 UTC (2h): its hits are still recorded, "
@@ -293,6 +294,20 @@ async def test_mute_arguments_are_checked(env: Env) -> None:
     assert await env.store.active_mutes() != []
 
 
+async def test_muting_a_channel_never_read_says_so(env: Env) -> None:
+    """A typo in a channel name must not pass for a working mute."""
+    await env.pipeline.ingest(make_post("Погода хорошая", 99, "frontnews"))
+    reply = await env.op("/mute @nosuchchannel for 2 hours")
+    assert reply.splitlines() == [
+        "Muted @nosuchchannel until 2024-05-01 14:00 UTC (2h): its hits are still recorded, "
+        "no alerts are sent. /unmute @nosuchchannel lifts it.",
+        "Note: no post from @nosuchchannel has been read; check the name (/channels lists "
+        "the channels read).",
+    ]
+    known = await env.op("/mute @FrontNews for 2h")
+    assert "Note:" not in known
+
+
 async def test_a_later_mute_replaces_the_earlier_one(env: Env) -> None:
     await env.op("/mute @frontnews for 2h")
     await env.op("/mute @FrontNews for 10m", author="3003")
@@ -322,6 +337,17 @@ async def test_rules_history_lists_versions_with_source_and_author(env: Env) -> 
     assert (await env.op("/rules history 0")).startswith("N must be between 1 and 50.")
 
 
+async def test_rollback_with_too_short_a_version_says_how_long_it_must_be(env: Env) -> None:
+    version = env.holder.ruleset.version
+    assert await env.op(f"/rules rollback {version[:2]}") == (
+        f"Give at least 4 characters of the version ({version[:2]!r} has 2). "
+        "/rules history lists them."
+    )
+    assert await env.op("/rules rollback 0000ffff") == (
+        "No recorded version starts with '0000ffff'. /rules history lists them."
+    )
+
+
 async def test_rollback_restores_the_file_and_the_behaviour(env: Env) -> None:
     first = env.holder.ruleset.version
     await env.op("/term add pullout ретироваться")
@@ -342,7 +368,7 @@ async def test_rollback_restores_the_file_and_the_behaviour(env: Env) -> None:
 
 
 async def test_rollback_refuses_ambiguous_or_unknown_versions(env: Env) -> None:
-    assert (await env.op("/rules rollback abc")).startswith("No recorded version starts with 'abc'")
+    assert (await env.op("/rules rollback abc")).startswith("Give at least 4 characters of the version ('abc' has 3)")
     assert (await env.op("/rules rollback")).startswith("Usage: /rules history [N]")
 
 
@@ -479,7 +505,9 @@ async def test_a_failed_announcement_does_not_undo_the_edit(
 # -- the demo console ---------------------------------------------------------------------
 
 
-def test_interactive_demo_edits_a_copy_of_the_rules(tmp_path: Path) -> None:
+def test_interactive_demo_edits_a_copy_of_the_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     seeds = tmp_path / "posts.jsonl"
     seeds.write_text(
         '{"id": "1", "channel": "demo", "date": "2024-12-10T08:00:00Z", "text": "Погода хорошая", "topics": []}\n',
@@ -488,15 +516,13 @@ def test_interactive_demo_edits_a_copy_of_the_rules(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     shutil.copyfile(SHIPPED, rules)
     db = tmp_path / "demo" / "demo.sqlite3"
-    commands = f"/term add pullout ретироваться\n/rule test {NEW_WORD}\n/rules history\n\n"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--interactive", "--seeds", str(seeds), "--db", str(db),
-         "--rules", str(rules)],
-        input=commands, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    commands = f"/term add pullout ретироваться\n/rule test {NEW_WORD}\n/rules history\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(commands))
+    code = main(["demo", "--interactive", "--seeds", str(seeds), "--db", str(db), "--rules", str(rules)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
     copy = tmp_path / "demo" / "demo-rules.yaml"
-    tail = proc.stdout.split("Type analyst commands", 1)[1]
+    tail = captured.out.split("Type analyst commands", 1)[1]
     assert f"Operator edits change the copy {copy}" in tail
     assert "Added to concept pullout: ретироваться (ru)." in tail
     assert "Would alert: yes" in tail

@@ -59,7 +59,7 @@ async def test_a_quiet_hit_is_stored_with_its_reasons_and_not_alerted(store: Sto
 
     sure = await pipeline.ingest(make_post(SURE, 2))
     assert (sure.alerts_enqueued, sure.quiet) == (1, 0)
-    newest, older = await store.recent_hits(10)
+    newest, _ = await store.recent_hits(10)
     assert not newest.quiet and newest.relevance == pytest.approx(0.7311, abs=1e-3)
     assert [e.words for e in newest.evidence] == [("войско", "сирия")]
 

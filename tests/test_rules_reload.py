@@ -91,3 +91,28 @@ async def test_reload_during_a_burst_never_half_applies(tmp_path: Path, morph: M
         versions[str(version)].add(str(rule_id))
     assert versions == {v1: {"pullout"}, holder.ruleset.version: {"pullout2"}}
     assert len(rows) == 60
+
+
+def test_a_rollback_reuses_the_compiled_rules_and_options_are_never_mixed(tmp_path: Path, morph: Morphology) -> None:
+    # Going back to a text compiled before (a rollback, a rule disabled then enabled)
+    # takes the compiled matcher again instead of a second compile.
+    from bot.compiled import compiled_matcher
+    from bot.rules import parse_rules
+
+    path = tmp_path / "rules.yaml"
+    _write(path, RULES, 0)
+    holder = RulesHolder(path, morph)
+    holder.load()
+    first = holder.matcher()
+    _write(path, RULES.replace("NEAR/5", "NEAR/6"), 10)
+    assert holder.reload_if_changed() is not None and holder.matcher() is not first
+    _write(path, RULES, 20)
+    assert holder.reload_if_changed() is not None and holder.matcher() is first
+    # A matcher that looks up every word is another matcher, and so is one without the
+    # Ukrainian dictionary.
+    ruleset = parse_rules(RULES)
+    every = compiled_matcher(ruleset, morph, exhaustive=True)
+    assert every is not first and every.exhaustive and not first.exhaustive
+    if morph.has_ukrainian:
+        russian_only = compiled_matcher(ruleset, Morphology(use_ukrainian=False))
+        assert russian_only is not first and not russian_only.morph.has_ukrainian

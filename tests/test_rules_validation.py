@@ -112,8 +112,15 @@ CASES = [
      "NEAR/101: the distance must be 1 to 100 words"),
     ("near-dangling", ("pullout NEAR/3 forces", "pullout NEAR"), 14, 23,
      "the condition ends too early: a concept is missing"),
-    ("near-bad-number", ("pullout NEAR/3 forces", "pullout NEAR/x forces"), 14, 24,
-     "unexpected '/x' in condition"),
+    ("near-bad-number", ("pullout NEAR/3 forces", "pullout NEAR/x forces"), 14, 20,
+     "'NEAR/x': write the distance in words after the slash, e.g. NEAR/5"),
+    # Each at its own place, not at an earlier NEAR/3 or 'forces' of the same condition.
+    ("near-no-number-after-near", ("pullout NEAR/3 forces", "pullout NEAR/3 forces NEAR/ pullout"), 14, 34,
+     "'NEAR/': write the distance in words after the slash, e.g. NEAR/5"),
+    ("not-within-no-number", ("pullout NEAR/3 forces", "pullout NEAR/3 forces NOT WITHIN/ pullout"), 14, 34,
+     "'NOT WITHIN/': write the distance in words after the slash, e.g. NOT WITHIN/5"),
+    ("repeated-name", ("pullout NEAR/3 forces", "forces NEAR/3 pullout forces"), 14, 34,
+     "unexpected 'forces': join conditions with AND, OR or NEAR/n"),
     ("near-not-operand", ("pullout NEAR/3 forces", "pullout NEAR/3 NOT forces"), 14, 20,
      "use 'A NOT NEAR/n B' to exclude"),
     ("missing-operator", ("pullout NEAR/3 forces", "pullout forces"), 14, 20,
@@ -292,6 +299,17 @@ def test_check_rules_names_the_file(tmp_path: Path) -> None:
     assert str(p).startswith(f"{path}:13:12: rule 'r1': unknown topic 'retreat'")
     with pytest.raises(RulesError):
         load_rules(path)
+
+
+def test_terms_are_counted_as_written_everywhere() -> None:
+    """`check`, /rules and `bench` give one number: an included concept's terms count once."""
+    from bot.bench.large_rules import count_terms
+
+    rs = parse_rules(BASE.replace("ru: [войска]", 'ru: [войска, "@pullout"]'))
+    assert len(rs.concepts["forces"].terms) == 3  # войска and pullout's two, copied in
+    assert rs.summary().endswith("2 concepts, 3 terms; topics: withdrawal")
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    assert f" {count_terms(shipped)[0]} terms;" in load_rules(SHIPPED).summary()
 
 
 def test_shipped_rules_have_no_problems() -> None:

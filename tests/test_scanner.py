@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.compiled import compiled_matcher
 from bot.matching import Morphology, build_matcher
 from bot.matching.scanner import romanised_heads, typo_heads
 from bot.rules import load_rules, parse_rules
@@ -39,7 +40,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def shipped(morph: Morphology) -> tuple[object, object]:
     rules = load_rules(ROOT / "config" / "rules.yaml")
-    return build_matcher(rules, morph), build_matcher(rules, morph, exhaustive=True)
+    return compiled_matcher(rules, morph), compiled_matcher(rules, morph, exhaustive=True)
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -267,7 +268,7 @@ def test_rules_are_evaluated_exactly_when_every_requirement_group_is_met(morph: 
     from bot.matching.conditions import requirements
 
     for ruleset in (load_rules(ROOT / "config" / "rules.yaml"), parse_rules(large_rules_yaml(seed=3), "<large>")):
-        matcher = build_matcher(ruleset, morph)
+        matcher = compiled_matcher(ruleset, morph)
         names = sorted(matcher._bit)
         needs = [requirements(r.match, matcher._lazy) for r in matcher.rules]
         rnd = random.Random(5)

@@ -18,7 +18,8 @@ def test_defaults_from_empty_mapping() -> None:
     st = settings_from_mapping({})
     assert st == Settings()
     assert st.data_dir == Path("data")
-    assert st.rules_path == Path("config/rules.yaml")
+    # The project's rules, not a path relative to wherever milwatch was started.
+    assert st.rules_path == Path(__file__).resolve().parents[1] / "config" / "rules.yaml"
     assert st.db_path is None
     assert st.database == Path("data/milwatch.sqlite3")
     assert st.tg_api_id is None and st.tg_api_hash is None and st.bot_token is None

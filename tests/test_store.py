@@ -13,8 +13,8 @@ from conftest import T0, FakeClock, make_hit, make_post
 
 from bot.domain import Severity
 from bot.storage import Store, fold_text
-from bot.storage.store import to_db_time
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
+from bot.storage.store import to_db_time
 
 TEXT = "Сегодня начался отвод войск от Херсона, эвакуация мирных жителей"
 
@@ -64,7 +64,7 @@ async def test_upgrade_to_muted_alerts_keeps_the_outbox(db_path: Path) -> None:
                 " VALUES (?, 'analysts', ?, ?, ?)",
                 (hit_id, status, when, when),
             ).lastrowid
-            for hit_id, status in zip(hit_ids, ("sent", "pending"))
+            for hit_id, status in zip(hit_ids, ("sent", "pending"), strict=True)
         )
     async with Store.open(db_path) as store:
         assert [(await store.get_alert(i)).status for i in (sent, pending)] == ["sent", "pending"]  # type: ignore[union-attr, arg-type]

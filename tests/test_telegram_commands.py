@@ -135,7 +135,7 @@ async def test_analyst_gets_recent_from_the_store(
     (request,) = network.messages
     assert request.peer == types.InputPeerUser(user_id=ANALYST, access_hash=ANALYST * 3)
     assert request.no_webpage is True
-    assert request.message.startswith("Latest 2 hit(s):")
+    assert request.message.startswith("Latest 2 post(s) with hits:")
     assert "https://t.me/frontnews/1" in request.message
     assert "[[отвод]] войск с плацдарма" in request.message
 
@@ -294,7 +294,7 @@ async def test_registered_handler_answers_a_dispatched_update(
     update = types.UpdateNewMessage(message=message, pts=1, pts_count=1)
     update._entities = {ANALYST: _user(ANALYST)}
     await bot._dispatch_update(update)
-    assert replies(network)[-1].startswith("Latest 1 hit(s):")
+    assert replies(network)[-1].startswith("Latest 1 post(s) with hits:")
     adapter.unregister()
     await bot._dispatch_update(update)
     assert len(network.messages) == 1

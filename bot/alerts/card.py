@@ -66,6 +66,21 @@ def relevance_note(score: float | None, evidence: Sequence[Evidence], most: int 
     return f"relevance {score:.0%}" + (" — " + "; ".join(reasons) if reasons else "")
 
 
+def _relevance_of(hits: Sequence[Hit | StoredHit]) -> str:
+    """The relevance line of a card: the surest of its hits (empty without a relevance stage)."""
+    scored: list[tuple[float, Sequence[Evidence]]] = []
+    for hit in hits:
+        if isinstance(hit, Hit):
+            if hit.relevance is not None:
+                scored.append((hit.relevance.score, hit.relevance.evidence))
+        elif hit.relevance is not None:
+            scored.append((hit.relevance, hit.evidence))
+    if not scored:
+        return ""
+    score, evidence = max(scored, key=lambda pair: pair[0])
+    return relevance_note(score, evidence)
+
+
 def display_channel(channel: str) -> str:
     """'@name' for public channels, 'channel <id>' for numeric ids."""
     if channel.lstrip("-").isdigit():
@@ -182,12 +197,6 @@ def build_card(
 ) -> AlertCard:
     """Assemble the card for one hit on one post."""
     terms = tuple(hit.words) if isinstance(hit, Hit) else tuple(hit.terms)
-    if isinstance(hit, Hit):
-        relevance = (
-            relevance_note(hit.relevance.score, hit.relevance.evidence) if hit.relevance is not None else ""
-        )
-    else:
-        relevance = relevance_note(hit.relevance, hit.evidence)
     return AlertCard(
         channel=post.channel,
         channel_title=post.channel_title,
@@ -200,7 +209,41 @@ def build_card(
         url=post.url,
         forwarded_from=post.forwarded_from,
         edited=post.edited,
-        relevance=relevance,
+        relevance=_relevance_of([hit]),
+    )
+
+
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}  # low … critical
+
+
+def build_post_card(
+    post: Post, hits: Sequence[Hit | StoredHit], max_chars: int = DEFAULT_EXCERPT_CHARS
+) -> AlertCard:
+    """One card for every rule that matched a post: rules and topics joined with " + ",
+    the highest severity, every match highlighted (a post rings once, not once per rule)."""
+    if len(hits) == 1:
+        return build_card(post, hits[0], max_chars)
+    words: Iterable[str]
+    matched = [hit for hit in hits if isinstance(hit, Hit)]
+    if len(matched) == len(hits):
+        # In the order they stand in the post, as on a one-rule card.
+        found = sorted((t.start, t.lemma or t.surface.lower()) for hit in matched for t in hit.terms)
+        words = (word for _, word in found)
+    else:
+        words = (w for hit in hits for w in (hit.words if isinstance(hit, Hit) else hit.terms))
+    return AlertCard(
+        channel=post.channel,
+        channel_title=post.channel_title,
+        posted_at=post.date,
+        topic=" + ".join(dict.fromkeys(hit.topic for hit in hits)),
+        rule_id=" + ".join(dict.fromkeys(hit.rule_id for hit in hits)),
+        severity=max((Severity(hit.severity) for hit in hits), key=_SEVERITY_RANK.__getitem__),
+        terms=tuple(dict.fromkeys(words)),
+        excerpt=build_excerpt(post.text, [span for hit in hits for span in hit.spans], max_chars),
+        url=post.url,
+        forwarded_from=post.forwarded_from,
+        edited=post.edited,
+        relevance=_relevance_of(hits),
     )
 
 
@@ -244,10 +287,11 @@ def render_text(card: AlertCard, color: bool) -> str:
     """Console rendering of the card."""
     where, when = _heading(card)
     severity = card.severity.value.upper()
-    head = f"[{severity}] {card.topic} · rule {card.rule_id}"
+    # Made safe before the bold codes go round it, or they would be neutralised too.
+    head = _terminal_safe(f"[{severity}] {card.topic} · rule {card.rule_id}")
     if color:
         head = f"{_ANSI_BOLD}{head}{_ANSI_RESET}"
-    lines = [_terminal_safe(head), _terminal_safe(f"{where} · {when}")]
+    lines = [head, _terminal_safe(f"{where} · {when}")]
     if card.forwarded_from:
         lines.append(_terminal_safe(f"forwarded from: {card.forwarded_from}"))
     if card.terms:

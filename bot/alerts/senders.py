@@ -72,17 +72,21 @@ def supports_digest(sender: object) -> bool:
 
 
 class ConsoleSender:
-    """Prints text cards to a stream (the demo and dry runs)."""
+    """Prints text cards to a stream (the demo and dry runs), numbered as printed."""
 
     def __init__(self, stream: TextIO, color: bool = False) -> None:
         """Write to stream; ANSI highlighting when color is true."""
         self._stream = stream
         self._color = color
+        self.cards = 0  # printed so far
 
     async def send(self, alert: Alert, card: AlertCard) -> None:
-        """Print the card followed by a separator line."""
+        """Print a separator line naming the card's number, then the card."""
         marker = " (silent)" if is_silent(alert) else ""
-        self._stream.write(f"--- alert #{alert.alert_id}{marker}\n")
+        # Numbered by card, not by outbox row: a post that hit three rules is one card
+        # (three rows), and numbering by row would skip numbers.
+        self.cards += 1
+        self._stream.write(f"--- card {self.cards}{marker}\n")
         self._stream.write(render_text(card, self._color) + "\n")
         self._stream.flush()
 

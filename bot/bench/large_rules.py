@@ -584,6 +584,4 @@ def count_terms(yaml_text: str) -> tuple[int, int, int]:
     from bot.rules import parse_rules
 
     rs = parse_rules(yaml_text, "<large rules>")
-    # Included terms ("@other") are copies that keep their own line and column.
-    written = {(t.line, t.col) for c in rs.concepts.values() for t in c.terms}
-    return len(written), len(rs.concepts), len(rs.rules)
+    return rs.written_terms, len(rs.concepts), len(rs.rules)

@@ -143,19 +143,19 @@ def _time_matcher(match: Callable[[str], list[Any]], texts: list[str], kinds: li
     hit_kinds: Counter[str] = Counter()
     per_lang: dict[str, float] = {}
     started = pc()
-    for text, kind in zip(texts, kinds):
+    for text, kind in zip(texts, kinds, strict=True):
         t = pc()
         hits = match(text)
         times.append(pc() - t)
         if hits:
             hit_kinds[kind] += 1
     total = pc() - started
-    for lang, dt in zip(langs, times):
+    for lang, dt in zip(langs, times, strict=True):
         per_lang[lang] = per_lang.get(lang, 0.0) + dt
     # Posts from military channels (they have candidate words) vs everyday traffic.
     group_t: dict[str, float] = {}
     group_n: Counter[str] = Counter()
-    for kind, dt in zip(kinds, times):
+    for kind, dt in zip(kinds, times, strict=True):
         group = "general" if kind == "general" else "military"
         group_t[group] = group_t.get(group, 0.0) + dt
         group_n[group] += 1
@@ -448,11 +448,10 @@ def _bench_ruleset(name: str, build: Callable[[], RuleSet], texts: list[str], ki
     progress(f"{name}: {first['posts_per_s']:,.0f} posts/s (best first pass); warm pass…")
     warm = _time_matcher(matcher.match, texts, kinds, langs)
     lits = literal_table(ruleset)
-    written = {(t.line, t.col) for c in ruleset.concepts.values() for t in c.terms}
     result = {
         "rules": len([r for r in ruleset.rules if r.enabled]),
         "concepts": len(ruleset.concepts),
-        "terms": len(written),
+        "terms": ruleset.written_terms,
         "matcher_terms": len(matcher.terms),
         "ac_literals": len(lits),
         "startup_s": startup,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.alerts.card import build_excerpt, display_channel, format_time, render_excerpt
+from bot.alerts.card import (
+    build_excerpt,
+    build_post_card,
+    display_channel,
+    format_time,
+    render_excerpt,
+)
 from bot.domain import Post, StoredHit
 from bot.feedback import format_feedback
 from bot.storage import Store, fold_text
@@ -36,7 +42,7 @@ _UNIT_LABEL = {60: "m", 3600: "h", 86400: "d", 7 * 86400: "w"}
 _CHANNEL_NAME = re.compile(r"^@[A-Za-z0-9_]{1,64}$|^@-?\d{1,20}$")
 
 HELP_TEXT = """Commands:
-/recent [N] [topic|@channel] - latest hits (N: 1-50, default 5)
+/recent [N] [topic|@channel] - latest posts with hits, each with its rules (N: 1-50, default 5)
 /search TEXT [since 24h|7d] - posts containing TEXT (case- and ё-insensitive)
 /stats [24h|7d] - posts read, hits per topic and channel, alerts by status (default 24h)
 /stats feedback [30d] - precision per rule from the ✅/❌ marks on alert cards, worst first
@@ -97,7 +103,7 @@ class Duration:
 
 @dataclass(frozen=True)
 class RecentCommand:
-    """/recent: latest hits, optionally filtered."""
+    """/recent: the latest posts with hits, optionally filtered."""
 
     limit: int = DEFAULT_RECENT
     topic: str | None = None
@@ -394,25 +400,26 @@ class CommandHandler:
         return self.help_text()
 
     async def _recent(self, command: RecentCommand) -> str:
-        hits = await self._store.recent_hits(command.limit, command.topic, command.channel)
+        posts = await self._store.recent_hit_posts(command.limit, command.topic, command.channel)
         filters = []
         if command.topic:
             filters.append(f"topic {command.topic}")
         if command.channel:
             filters.append(display_channel(command.channel))
         scope = f" ({', '.join(filters)})" if filters else ""
-        if not hits:
+        if not posts:
             reply = f"No hits{scope}."
             if command.topic:
                 topics = await self._store.known_topics()
                 if topics and command.topic.lower() not in (t.lower() for t in topics):
                     reply += f" Known topics: {', '.join(topics)}."
             return reply
-        lines = [f"Latest {len(hits)} hit(s){scope}:"]
+        # One entry per post, naming every rule it hit, like its alert card.
+        lines = [f"Latest {len(posts)} post(s) with hits{scope}:"]
         if command.clamped:
             lines[0] += f" (at most {MAX_RECENT} are shown)"
-        for number, hit in enumerate(hits, 1):
-            lines.append(_hit_lines(number, hit))
+        for number, hits in enumerate(posts, 1):
+            lines.append(_hit_lines(number, hits))
         return "\n".join(lines)
 
     async def _search(self, command: SearchCommand) -> str:
@@ -421,7 +428,17 @@ class CommandHandler:
         window = f" in the last {command.since.label}" if command.since else ""
         if not results:
             return f"No posts contain “{command.query}”{window}."
-        lines = [f"{len(results)} post(s) containing “{command.query}”{window}, newest first:"]
+        total = len(results)
+        if total == SEARCH_LIMIT:
+            total = await self._store.count_posts_containing(command.query, since)
+        if total > len(results):
+            narrow = "" if command.since else f"/search {command.query} since 24h, or "
+            lines = [
+                f"{total} post(s) containing “{command.query}”{window}; the newest {len(results)} "
+                f"are shown (narrow it down: {narrow}more words):"
+            ]
+        else:
+            lines = [f"{total} post(s) containing “{command.query}”{window}, newest first:"]
         for number, (post, hits) in enumerate(results, 1):
             head = f"{number}. {_post_head(post)}"
             if hits:
@@ -501,21 +518,24 @@ def format_age(age: timedelta) -> str:
     return f"{days}d {rest}h ago" if rest else f"{days}d ago"
 
 
-def relevance_label(hit: StoredHit) -> str:
-    """' · relevance 87%', or ' · quiet (relevance 31%)' for a hit kept from alerting."""
-    if hit.relevance is None:
-        return " · quiet" if hit.quiet else ""
-    if hit.quiet:
-        return f" · quiet (relevance {hit.relevance:.0%})"
-    return f" · relevance {hit.relevance:.0%}"
+def relevance_label(hits: Sequence[StoredHit]) -> str:
+    """' · relevance 87%' (the surest hit), or ' · quiet (relevance 31%)' when every hit of
+    the post was kept from alerting."""
+    scores = [h.relevance for h in hits if h.relevance is not None]
+    best = f"relevance {max(scores):.0%}" if scores else ""
+    if all(h.quiet for h in hits):
+        return f" · quiet ({best})" if best else " · quiet"
+    return f" · {best}" if best else ""
 
 
-def _hit_lines(number: int, hit: StoredHit) -> str:
-    post = hit.post
+def _hit_lines(number: int, hits: list[StoredHit]) -> str:
+    post = hits[0].post
+    card = build_post_card(post, hits)
+    spans = [span for hit in hits for span in hit.spans]
     lines = [
-        f"{number}. {_post_head(post)} · {hit.topic} · {hit.rule_id} · {hit.severity.value}"
-        f"{relevance_label(hit)}",
-        f"   {_short_excerpt(post.text, hit.spans)}",
+        f"{number}. {_post_head(post)} · {card.topic} · {card.rule_id} · {card.severity.value}"
+        f"{relevance_label(hits)}",
+        f"   {_short_excerpt(post.text, spans)}",
     ]
     if post.url:
         lines.append(f"   {post.url}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from contextvars import ContextVar
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from textwrap import indent
@@ -41,6 +41,7 @@ TERMS_SHOWN = 12  # per language in /rule show
 MAX_PROBLEMS = 10
 HISTORY_DEFAULT = 10
 HISTORY_MAX = 50
+MIN_VERSION_PREFIX = 4  # what Store.find_ruleset needs to name one version
 _CHANNEL = re.compile(r"^@[A-Za-z0-9_]{1,64}$|^@-?\d{1,20}$")
 # A chat term: "quoted", «quoted», “quoted” or one run of non-space characters.
 _WORD = re.compile(r'"[^"]*"|«[^»]*»|“[^”]*”|\S+')
@@ -110,7 +111,7 @@ class OperatorCommands:
             who = f"user {author}" if author else "an operator"
             try:
                 await self._announce(f"Rules changed from a private chat by {who}:\n{reply}")
-            except Exception:  # noqa: BLE001 - the edit stands; the operator got the reply
+            except Exception:
                 logger.exception("could not announce a chat edit in the operator chat")
         return reply
 
@@ -289,9 +290,24 @@ class OperatorCommands:
             when = f"until {format_time(until)} ({duration.label})"
         await self._store.add_mute(kind, target, until, author)
         what = display_channel(target.lstrip("@")) if kind == "channel" else f"rule {target}"
-        return (
+        reply = (
             f"Muted {what} {when}: its hits are still recorded, no alerts are sent. "
             f"/unmute {target} lifts it."
+        )
+        if kind == "channel" and not await self._channel_read(target.lstrip("@")):
+            # Accepted all the same: the channel may be added to CHANNELS later.
+            reply += (
+                f"\nNote: no post from {what} has been read; check the name "
+                "(/channels lists the channels read)."
+            )
+        return reply
+
+    async def _channel_read(self, name: str) -> bool:
+        """Whether the store knows the channel (by username, any case, or by id)."""
+        wanted = name.lower()
+        return any(
+            c.username.lower() == wanted or str(c.tg_id or "") == wanted
+            for c in await self._store.list_channels()
         )
 
     async def _unmute(self, args: str) -> str:
@@ -355,10 +371,15 @@ class OperatorCommands:
     async def _rollback(self, args: str, author: str | None) -> str:
         if not args or len(args.split()) != 1:
             return USAGE["rules"]
+        if len(args) < MIN_VERSION_PREFIX:
+            return (
+                f"Give at least {MIN_VERSION_PREFIX} characters of the version ({args!r} has "
+                f"{len(args)}). /rules history lists them."
+            )
         records = await self._store.find_ruleset(args)
         versions = list(dict.fromkeys(r.version for r in records))
         if not versions:
-            return f"No recorded version starts with {args!r} (at least 4 characters). /rules history lists them."
+            return f"No recorded version starts with {args!r}. /rules history lists them."
         if len(versions) > 1:
             return f"{args!r} matches several versions: {', '.join(versions)}; give more characters."
         record = records[0]

@@ -78,7 +78,7 @@ class RelevanceStage:
             by_topic.setdefault(hit.topic, set()).update(own)
         return [
             replace(hit, relevance=self._score(hit, own, by_topic[hit.topic], found))
-            for hit, own in zip(hits, hit_sentences)
+            for hit, own in zip(hits, hit_sentences, strict=True)
         ]
 
     def _score(self, hit: Hit, own: set[int], topic_sentences: set[int], found: _Found) -> Relevance:

@@ -10,6 +10,7 @@ from bot.rules.model import And, Expr, Near, Not, Or, Ref
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<near>(?:NOT\s+)?(?:NEAR|WITHIN)(?:/(?P<n>\d+))?)(?![\w/])
+      | (?P<nearbad>(?:NOT\s+)?(?:NEAR|WITHIN)/\S*)
       | (?P<op>AND|OR|NOT)(?!\w)
       | (?P<lp>\()
       | (?P<rp>\))
@@ -64,6 +65,12 @@ def _tokenize(text: str) -> list[_Tok]:
             toks.append(_Tok("quoted", m.group("quoted"), start))
         elif m.group("name"):
             toks.append(_Tok("name", m.group("name"), start))
+        elif m.group("nearbad"):
+            written = m.group("nearbad")
+            operator = written.split("/", 1)[0]
+            raise ExprSyntaxError(
+                f"{written!r}: write the distance in words after the slash, e.g. {operator}/5", start
+            )
         else:
             bad = m.group("bad")
             hint = " (write NEAR/5, with a number)" if bad.upper().startswith("NEAR") else ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from bot.rules.yamlpos import check_keys as _check_keys
 from bot.rules.yamlpos import item_pos as _item_pos
 from bot.rules.yamlpos import key_pos as _key_pos
 from bot.rules.yamlpos import value_pos as _value_pos
+from bot.rules.yamlpos import whole as _whole
 
 _TOP_KEYS = ("version", "defaults", "routes", "topics", "concepts", "rules", "relevance")
 _RULE_KEYS = ("id", "topic", "severity", "route", "match", "unless", "description", "enabled", "prior")
@@ -48,8 +51,30 @@ def make_yaml() -> YAML:
     return yaml
 
 
+# Rule sets parsed from the same text are equal whatever the file name (only problems
+# name the file), and frozen: an edit is validated, then loaded, then maybe rolled back,
+# and each of those parses the same text again (~0.2 s for the shipped rules).
+_PARSED: OrderedDict[str, RuleSet] = OrderedDict()
+_PARSED_LIMIT = 16
+_PARSED_LOCK = threading.Lock()  # /rule backtest parses in a worker thread
+
+
 def parse_rules(source: str, filename: str = "<rules>") -> RuleSet:
     """Validate rules text and build a RuleSet; raises RulesError listing every problem."""
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(source)
+        if parsed is not None:
+            _PARSED.move_to_end(source)
+            return parsed
+    parsed = _parse_text(source, filename)
+    with _PARSED_LOCK:
+        _PARSED[source] = parsed
+        while len(_PARSED) > _PARSED_LIMIT:
+            _PARSED.popitem(last=False)
+    return parsed
+
+
+def _parse_text(source: str, filename: str) -> RuleSet:
     c = _Collector(filename, source)
     try:
         data = make_yaml().load(source)
@@ -357,7 +382,9 @@ def _condition(
     except ExprSyntaxError as exc:
         rest = text[exc.offset :].split()
         if rest:
-            pos = c.locate(rest[0], start)
+            # The same word may stand earlier in the condition: count those to skip them.
+            before = len(_whole(rest[0]).findall(text[: exc.offset]))
+            pos = c.locate(rest[0], start, skip=before)
         else:
             # The condition ended too early: point at its last character.
             last = text.split()[-1] if text.split() else ""

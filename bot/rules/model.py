@@ -192,10 +192,16 @@ class RuleSet:
     inline_concepts: dict[str, Concept] = field(default_factory=dict)
     relevance: RelevanceConfig | None = None
 
+    @property
+    def written_terms(self) -> int:
+        """Terms as written in the file: a concept included into another ("@name") keeps
+        its terms' line and column, so its copies are not counted again."""
+        return len({(t.line, t.col) for c in self.concepts.values() for t in c.terms})
+
     def summary(self) -> str:
         """One paragraph for /rules and the CLI: version, topics, counts."""
         active = [r for r in self.rules if r.enabled]
-        terms = sum(len(c.terms) for c in self.concepts.values())
+        terms = self.written_terms
         return (
             f"rules version {self.version}: {len(active)} active rules "
             f"({len(self.rules) - len(active)} disabled), {len(self.concepts)} concepts, "

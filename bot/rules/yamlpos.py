@@ -19,17 +19,23 @@ class Collector:
     def add(self, pos: tuple[int, int], message: str) -> None:
         self.problems.append(Problem(self.filename, pos[0] + 1, pos[1] + 1, message))
 
-    def locate(self, snippet: str, start: tuple[int, int]) -> tuple[int, int]:
-        """Find where a snippet of a (possibly multi-line) value sits in the file."""
+    def locate(self, snippet: str, start: tuple[int, int], skip: int = 0) -> tuple[int, int]:
+        """Find where a snippet of a (possibly multi-line) value sits in the file, after
+        skip earlier occurrences of it."""
         line, col = start
-        # Whole names only: "forces" must not be found inside "forces_all".
-        edge = r"[\w.-]" if re.match(r"[\w.-]+$", snippet) else r"(?!)"
-        pattern = re.compile(rf"(?<!{edge}){re.escape(snippet)}(?!{edge})")
+        pattern = whole(snippet)
         for i in range(line, min(line + 40, len(self.lines))):
-            found = pattern.search(self.lines[i], col if i == line else 0)
-            if found is not None:
-                return i, found.start()
+            for found in pattern.finditer(self.lines[i], col if i == line else 0):
+                if skip == 0:
+                    return i, found.start()
+                skip -= 1
         return start
+
+
+def whole(snippet: str) -> re.Pattern[str]:
+    """The snippet as a pattern; names whole only ("forces" is not in "forces_all")."""
+    edge = r"[\w.-]" if re.match(r"[\w.-]+$", snippet) else r"(?!)"
+    return re.compile(rf"(?<!{edge}){re.escape(snippet)}(?!{edge})")
 
 
 def key_pos(node: Any, key: Any) -> tuple[int, int]:

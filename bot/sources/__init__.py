@@ -22,6 +22,7 @@ __all__ = [
     "read_jsonl",
     "read_labelled",
     "read_tdexport",
+    "unreadable",
 ]
 
 Format = Literal["jsonl", "tdexport"]
@@ -31,6 +32,27 @@ _CHUNK = 1 << 20
 # (quotes inside JSON strings are escaped).
 _TD_KEY = re.compile(rb'"(?:messages|chats)"\s*:')
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # JSON whitespace plus the bytes of a UTF-8 BOM
+
+
+def unreadable(path: str | Path) -> str | None:
+    """Why a replay file cannot be scanned at all (None when it can be read)."""
+    p = Path(path)
+    if p.is_dir():
+        return "is a directory; give a JSONL file or a Telegram Desktop result.json"
+    if not p.exists():
+        return "no such file"
+    if not p.is_file():
+        # A pipe or /dev/stdin: the file is read more than once (format, size, posts).
+        return "not a regular file (a pipe or a device); save the posts to a file first"
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8192)
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or exc}"
+    # JSON in UTF-8 never holds a NUL byte; images, archives and UTF-16 text do.
+    if b"\x00" in head:
+        return "a binary file, not JSONL or a Telegram Desktop result.json"
+    return None
 
 
 def detect_format(path: str | Path) -> Format:

@@ -44,6 +44,11 @@ class RecordError(ValueError):
     """A record that parsed as JSON but cannot become a post; the message names the field."""
 
 
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """'invalid JSON: <what> at column N' (json's own "… starting at" loses its "at")."""
+    return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+
+
 def _preview(value: object) -> str:
     """A short repr of a bad value, so one huge field cannot flood the problem log."""
     text = repr(value)
@@ -160,8 +165,7 @@ def iter_records(
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
                 counters.problems += 1
-                message = f"invalid JSON: {exc.msg} at column {exc.colno}"
-                problems(SourceProblem(name, number, message))
+                problems(SourceProblem(name, number, json_problem(exc)))
                 continue
             except (ValueError, RecursionError) as exc:
                 # json raises these instead for 5,000-digit numbers and absurdly deep

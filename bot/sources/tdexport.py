@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain import Post
-from bot.sources.jsonl import ReadStats, RecordError, SourceProblem, parse_date
+from bot.sources.jsonl import ReadStats, RecordError, SourceProblem, json_problem, parse_date
 
 # Sections of a full export that hold chats; "left_chats" are channels the account has
 # left since, whose history is still evidence.
@@ -107,7 +107,7 @@ def read_tdexport(
             document = json.load(fh)
     except json.JSONDecodeError as exc:
         counters.problems += 1
-        problems(SourceProblem(name, exc.lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        problems(SourceProblem(name, exc.lineno, json_problem(exc)))
         return
     except UnicodeDecodeError as exc:
         counters.problems += 1

@@ -794,6 +794,27 @@ class Store:
             )
         return [self._hit_from_row(row) for row in rows]
 
+    async def recent_hit_posts(
+        self, limit: int, topic: str | None = None, channel: str | None = None
+    ) -> list[list[StoredHit]]:
+        """The latest posts with hits, newest first, each as its hits (optionally only one
+        topic's, and/or one channel's posts)."""
+        channel_name = _normalise_channel(channel) if channel is not None else None
+        where = "(? IS NULL OR h.topic = ? COLLATE NOCASE) AND (? IS NULL OR c.username = ?)"
+        params = (topic, topic, channel_name, channel_name)
+        async with self._reading():
+            rows = await self._fetchall(
+                f"SELECT {_HIT_COLUMNS} {_HIT_FROM} WHERE {where} AND h.post_id IN ("
+                f"  SELECT h.post_id {_HIT_FROM} WHERE {where}"
+                "   GROUP BY h.post_id ORDER BY MAX(p.date) DESC, h.post_id DESC LIMIT ?)"
+                " ORDER BY p.date DESC, p.id DESC, h.id",
+                (*params, *params, limit),
+            )
+        posts: dict[int, list[StoredHit]] = {}
+        for row in rows:
+            posts.setdefault(int(row["post_id"]), []).append(self._hit_from_row(row))
+        return list(posts.values())
+
     async def get_hit(self, hit_id: int) -> StoredHit | None:
         """One stored hit by id."""
         async with self._reading():
@@ -831,6 +852,18 @@ class Store:
         for hit_row in hit_rows:
             hits_by_post[int(hit_row["post_id"])].append(self._hit_from_row(hit_row))
         return [(self._post_from_row(row), hits_by_post[int(row["post_id"])]) for row in rows]
+
+    async def count_posts_containing(self, query: str, since: datetime | None = None) -> int:
+        """How many posts search_posts would find without its limit."""
+        needle = fold_text(query.strip())
+        since_text = to_db_time(since) if since is not None else None
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT COUNT(*) FROM posts p WHERE p.text_fold LIKE ? ESCAPE '\\'"
+                " AND (? IS NULL OR p.date >= ?)",
+                (f"%{_like_escape(needle)}%", since_text, since_text),
+            )
+        return int(row[0]) if row is not None else 0
 
     async def known_topics(self) -> list[str]:
         """Every topic that has at least one hit, alphabetically."""

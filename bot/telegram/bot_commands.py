@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 # (command, description) for the bot's "/" menu; descriptions: 3-256 characters.
 MENU: tuple[tuple[str, str], ...] = (
-    ("recent", "Latest hits: /recent [N] [topic|@channel]"),
+    ("recent", "Latest posts with hits: /recent [N] [topic|@channel]"),
     ("search", "Posts containing a text: /search TEXT [since 7d]"),
     ("stats", "Activity: /stats [24h|7d]; alert marks: /stats feedback [30d]"),
     ("channels", "Each channel: last post seen, lag, last error"),

@@ -79,6 +79,12 @@ def _create_private(path: Path) -> None:
     ensure_private(path)
 
 
+def _remove_session(path: Path) -> None:
+    """Delete a session file and its SQLite side files, if there."""
+    for candidate in (path, *(path.with_name(path.name + s) for s in _SQLITE_SIDE_FILES)):
+        candidate.unlink(missing_ok=True)
+
+
 def check_credentials(settings: Settings) -> list[str]:
     """Environment variable names of every missing setting the Telegram service needs."""
     missing: list[str] = []
@@ -196,8 +202,12 @@ async def interactive_login(
 
     Returns a one-line description of the logged-in account. The session file is the
     only thing written; run this while the service is stopped (one process per file).
+    A login that fails (network, wrong code, Ctrl-C) removes the session file it
+    created, so `milwatch run` does not take it for a login; an older one is kept.
     """
+    new_session = not user_session_path(settings).exists()
     client = make_client(settings)
+    logged_in = False
     try:
         await client.start(
             phone=_ask_phone(input),
@@ -205,6 +215,7 @@ async def interactive_login(
             password=lambda: getpass("Two-step verification password: "),
         )
         me = await client.get_me()
+        logged_in = True
     except errors.PhoneNumberInvalidError as exc:
         raise SettingsError("Telegram rejected the phone number; use +<country><number>") from exc
     finally:
@@ -212,6 +223,8 @@ async def interactive_login(
         if session is not None:
             ensure_private(session)
         await client.disconnect()
+        if new_session and not logged_in:
+            _remove_session(user_session_path(settings))
     if me is None or getattr(me, "bot", False):
         raise NotAuthorizedError(
             "the session logged in as a bot; log in with the phone number of a user account",

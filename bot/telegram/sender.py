@@ -9,7 +9,6 @@ fix (PermanentSendError naming the chat and the fix), stop on a dead session
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import re
 from collections.abc import Awaitable, Callable, Hashable, Sequence
