@@ -65,6 +65,14 @@ class _Raw(NamedTuple):
     chain: tuple[_WordHit, ...]
 
 
+class Found(NamedTuple):
+    """A concept's term in a text: original offsets and the lemma(s) it matched."""
+
+    start: int
+    end: int
+    lemma: str
+
+
 class Occurrence(NamedTuple):
     """A place where a concept (or a combination) matched: word range + term matches."""
 
@@ -424,12 +432,13 @@ class Matcher:
                     add(t, j, kind, form, round(float(score), 1))
 
     # -- texts -----------------------------------------------------------------------
-    def analyse(self, text: str, *, all_concepts: bool = False) -> Analysis:
+    def analyse(self, text: str, *, all_concepts: bool = False, normalized: Normalized | None = None) -> Analysis:
         """Find every concept occurrence and every rule hit in a text.
 
         all_concepts: also work out concepts no rule needed (for explanations).
+        normalized: normalize(text), when the caller has it already.
         """
-        norm = normalize(text)
+        norm = normalized if normalized is not None else normalize(text)
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
         codes = norm.codes
         # One byte search rules out most posts ("/" is in "://" and "t.me/").
@@ -475,16 +484,39 @@ class Matcher:
             self._rules(post, analysis, todo)
         analysis.concepts = dict(concepts)
         if self.relevance is not None and analysis.hits:
-            analysis.hits = self.relevance.assess(text, analysis.hits)
+            analysis.hits = self.relevance.assess(text, analysis.hits, norm)
         return analysis
 
-    def find_concepts(self, text: str) -> dict[str, list[TermMatch]]:
-        """Every concept's term matches in a text, with offsets into it (no rules)."""
-        analysis = self.analyse(text, all_concepts=True)
-        return {
-            name: [m for occ in occs for m in analysis.term_matches(occ)]
-            for name, occs in analysis.concepts.items()
-        }
+    def find_concepts(self, text: str, normalized: Normalized | None = None) -> dict[str, list[Found]]:
+        """Where each concept's terms occur in a text: (start, end) in the original text and
+        the lemma(s) matched, one per word (or phrase) — for the relevance stage, which
+        needs no word indexes, occurrences or rules: only the scan and its verification."""
+        norm = normalized if normalized is not None else normalize(text)
+        if self._lazy:  # tag-only terms (<place>) are worked out with occurrences
+            analysis = self.analyse(text, all_concepts=True, normalized=norm)
+            return {
+                name: [Found(t.start, t.end, t.lemma or t.surface.lower())
+                       for occ in occs for t in analysis.term_matches(occ)]
+                for name, occs in analysis.concepts.items()
+            }
+        codes = norm.codes
+        view, word_marks, sentence_marks = self._without_addresses(
+            codes, words_view(codes), norm.word_marks, norm.sentence_marks
+        )  # links and @mentions are no words
+        post = _Post(norm, view, word_marks, sentence_marks)
+        words, _, _ = self._words(post, list(self._matches(post)))
+        found, _ = self._verify(post, words)
+        to_original, concept_of = norm.to_original, self._term_concept
+        out: dict[str, list[Found]] = defaultdict(list)
+        for s, plan, phrases in found:
+            if plan.singles:
+                start, end = to_original(s - 1, s - 1 + plan.length)
+                for concept, group in plan.singles:
+                    out[concept].append(Found(start, end, group[0][1].lemma))
+            for _, raw in phrases:
+                start, end = to_original(raw.start, raw.end)
+                out[concept_of[raw.term]].append(Found(start, end, " ".join(w.lemma for w in raw.chain)))
+        return out
 
     @staticmethod
     def _without_addresses(

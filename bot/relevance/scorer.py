@@ -6,13 +6,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any, Protocol
 
-from bot.domain import Evidence, Hit, Relevance, TermMatch
+from bot.domain import Evidence, Hit, Relevance
 from bot.relevance.sentences import SentenceIndex
 from bot.rules.model import RelevanceConfig, Signal
 
-# Concept name → its term matches anywhere in a text (with offsets into the original).
-Finder = Callable[[str], Mapping[str, Sequence[TermMatch]]]
+
+class Word(Protocol):
+    """Where a concept's term stands in a text, and the lemma it matched."""
+
+    @property
+    def start(self) -> int: ...  # offsets into the original text
+    @property
+    def end(self) -> int: ...
+    @property
+    def lemma(self) -> str: ...
+
+
+# (text, its normalised form or None) → each concept's words anywhere in the text.
+Finder = Callable[[str, Any], Mapping[str, Sequence[Word]]]
 
 _SCOPE_WORDS = {"post": "in the post", "sentence": "in its sentence", "around": "around it"}
 
@@ -28,31 +41,39 @@ def _logistic(z: float) -> float:
 class _Found:
     """The evidence words of one text, with the sentence each stands in."""
 
-    def __init__(self, text: str, matches: Mapping[str, Sequence[TermMatch]]) -> None:
+    def __init__(self, text: str, matches: Mapping[str, Sequence[Word]]) -> None:
         self.sentences = SentenceIndex(text)
         self.by_concept = {
             name: [(self.sentences.of(t.start), t) for t in terms] for name, terms in matches.items()
         }
 
-    def words(self, concepts: Sequence[str], scope: str, near: set[int]) -> list[TermMatch]:
+    def words(self, concepts: Sequence[str], scope: str, near: frozenset[int]) -> list[Word]:
         """Term matches of the concepts in a scope: the post, the hit's sentences, or
         those sentences and one on either side."""
-        out: list[TermMatch] = []
+        out: list[Word] = []
         for name in concepts:
-            for sentence, term in self.by_concept.get(name, ()):
-                if scope == "post" or sentence in near or (
-                    scope == "around" and (sentence - 1 in near or sentence + 1 in near)
-                ):
-                    out.append(term)
+            found = self.by_concept.get(name)
+            if not found:
+                continue
+            if scope == "post":
+                out.extend(term for _, term in found)
+            elif scope == "sentence":
+                out.extend(term for sentence, term in found if sentence in near)
+            else:
+                out.extend(
+                    term for sentence, term in found
+                    if sentence in near or sentence - 1 in near or sentence + 1 in near
+                )
         return out
 
 
-def _distinct(terms: Sequence[TermMatch]) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+def _distinct(terms: Sequence[Word]) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
     """Distinct words (by lemma) in text order, and every span."""
-    words: dict[str, None] = {}
-    for t in sorted(terms, key=lambda t: t.start):
-        words.setdefault(t.lemma or t.surface.lower(), None)
-    spans = tuple(sorted({(t.start, t.end) for t in terms}))
+    if not terms:
+        return (), ()
+    ordered = sorted(terms, key=lambda t: t.start)
+    words = dict.fromkeys(t.lemma for t in ordered)
+    spans = tuple(sorted({(t.start, t.end) for t in ordered}))
     return tuple(words), spans
 
 
@@ -65,38 +86,54 @@ class RelevanceStage:
         self._priors = dict(priors)
         self._find = find
 
-    def assess(self, text: str, hits: Sequence[Hit]) -> list[Hit]:
-        """The hits with their relevance (the text is analysed once for all of them)."""
+    def assess(self, text: str, hits: Sequence[Hit], normalized: Any = None) -> list[Hit]:
+        """The hits with their relevance (the text is analysed once for all of them);
+        normalized: the text's normalised form, when the caller has it (saves redoing it)."""
         if not hits:
             return []
-        found = _Found(text, self._find(text))
+        found = _Found(text, self._find(text, normalized))
         by_topic: dict[str, set[int]] = {}
         hit_sentences = []
         for hit in hits:
-            own = {found.sentences.of(t.start) for t in hit.terms} or {0}
+            own = frozenset(found.sentences.of(t.start) for t in hit.terms) or frozenset({0})
             hit_sentences.append(own)
             by_topic.setdefault(hit.topic, set()).update(own)
-        return [
-            replace(hit, relevance=self._score(hit, own, by_topic[hit.topic], found))
-            for hit, own in zip(hits, hit_sentences, strict=True)
-        ]
+        # Hits of a topic in the same sentences (several rules on the same words) weigh the
+        # same signals: work them out once.
+        signals: dict[tuple[str, frozenset[int]], tuple[float, tuple[Evidence, ...]]] = {}
+        out = []
+        for hit, own in zip(hits, hit_sentences, strict=True):
+            key = (hit.topic, own)
+            if key not in signals:
+                signals[key] = self._signals(hit.topic, own, by_topic[hit.topic], found)
+            out.append(replace(hit, relevance=self._score(hit.rule_id, *signals[key])))
+        return out
 
-    def _score(self, hit: Hit, own: set[int], topic_sentences: set[int], found: _Found) -> Relevance:
-        """The relevance of one hit: bias + prior + every signal's weight, through the logistic."""
-        z = self.config.bias + self._priors.get(hit.rule_id, 0.0)
+    def _score(self, rule_id: str, weight: float, evidence: tuple[Evidence, ...]) -> Relevance:
+        """The relevance of one hit: bias + its rule's prior + its signals, through the logistic."""
+        prior = self._priors.get(rule_id, 0.0)
+        if prior:
+            evidence = (Evidence("rule", prior, note=f"prior of {rule_id}"), *evidence)
+        return Relevance(_logistic(self.config.bias + prior + weight), self.config.alert_at, evidence)
+
+    def _signals(
+        self, topic: str, own: frozenset[int], topic_sentences: set[int], found: _Found
+    ) -> tuple[float, tuple[Evidence, ...]]:
+        """The summed weight and the evidence of every signal for a hit of a topic."""
+        total = 0.0
         evidence: list[Evidence] = []
-        if self._priors.get(hit.rule_id):
-            evidence.append(Evidence("rule", self._priors[hit.rule_id], note=f"prior of {hit.rule_id}"))
         for signal in self.config.signals:
-            if signal.topics and hit.topic not in signal.topics:
+            if signal.topics and topic not in signal.topics:
                 continue
             item = self._signal(signal, own, topic_sentences, found)
             if item is not None:
-                z += item.weight
+                total += item.weight
                 evidence.append(item)
-        return Relevance(_logistic(z), self.config.alert_at, tuple(evidence))
+        return total, tuple(evidence)
 
-    def _signal(self, signal: Signal, own: set[int], topic_sentences: set[int], found: _Found) -> Evidence | None:
+    def _signal(
+        self, signal: Signal, own: frozenset[int], topic_sentences: set[int], found: _Found
+    ) -> Evidence | None:
         """One signal's evidence for a hit (None when it neither fires nor weighs)."""
         scope = signal.scope if signal.concepts else "sentence"
         blockers = found.words(signal.unless, scope, own) if signal.unless else []
@@ -125,7 +162,7 @@ class RelevanceStage:
         return Evidence(signal.name, weight, words, spans, note)
 
     @staticmethod
-    def _position(signal: Signal, own: set[int], topic_sentences: set[int], found: _Found) -> int | None:
+    def _position(signal: Signal, own: frozenset[int], topic_sentences: set[int], found: _Found) -> int | None:
         """The count a position signal is weighed by (None: it does not apply)."""
         if signal.position == "first_sentence":
             return 0 if 0 in own else None
