@@ -46,6 +46,9 @@ class OfflineNetwork:
         self._ids = itertools.count(1000)
         self.usernames: dict[str, int] = {"frontnews": SOURCE_CHANNEL_ID}
         self.forwarded_ids: list[int] = []
+        # What Telegram keeps: every message sent into a channel/supergroup, by its id,
+        # oldest first; a client on this network reads them back with iter_messages.
+        self.chats: dict[int, list[types.Message]] = {}
 
     def fail(self, request_type: type, *errors_: BaseException, after: int = 0) -> None:
         self._script.setdefault(request_type, []).extend([None] * after + list(errors_))
@@ -71,8 +74,34 @@ class OfflineNetwork:
     def _answer(self, request: Any) -> Any:
         now = datetime.now(UTC)
         if isinstance(request, functions.messages.SendMessageRequest):
+            new_id = next(self._ids)
+            if isinstance(request.peer, types.InputPeerChannel):
+                self.chats.setdefault(request.peer.channel_id, []).append(
+                    types.Message(
+                        id=new_id,
+                        peer_id=types.PeerChannel(request.peer.channel_id),
+                        date=now,
+                        message=request.message,
+                        entities=request.entities,
+                        out=True,
+                    )
+                )
             return types.UpdateShortSentMessage(
-                id=next(self._ids), pts=1, pts_count=1, date=now, out=True
+                id=new_id, pts=1, pts_count=1, date=now, out=True
+            )
+        if isinstance(request, functions.messages.GetHistoryRequest):
+            channel_id = request.peer.channel_id
+            history = self.chats.get(channel_id, [])
+            newest_first = [
+                m for m in reversed(history) if not request.offset_id or m.id < request.offset_id
+            ]
+            return types.messages.ChannelMessages(
+                pts=1,
+                count=len(history),
+                messages=newest_first[: request.limit],
+                topics=[],
+                chats=[_channel(channel_id)],
+                users=[],
             )
         if isinstance(request, functions.messages.ForwardMessagesRequest):
             peer = request.to_peer
