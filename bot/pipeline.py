@@ -98,6 +98,12 @@ class Pipeline:
         self._max_attempts = max_attempts
         # Failures not written yet (the write failed too): (channel, msg_id) -> (post, error).
         self._unrecorded: dict[tuple[str, str], tuple[Post | None, str]] = {}
+        self._new_dead: list[IngestFailure] = []
+
+    def take_dead_letters(self) -> list[IngestFailure]:
+        """Posts that became dead letters since the last call (to tell the operator once)."""
+        dead, self._new_dead = self._new_dead, []
+        return dead
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds to wait after the attempts-th failure before the next try."""
@@ -202,22 +208,23 @@ class Pipeline:
             failure = await self._store.record_ingest_failure(
                 channel, msg_id, post, error, self.retry_delay, self._max_attempts
             )
-            if failure.status == "dead":
-                logger.error(
-                    "post %s/%s failed %d times; kept as a dead letter (milwatch status,"
-                    " milwatch replay): %s",
-                    channel,
-                    msg_id,
-                    failure.attempts,
-                    error,
-                )
             written[(channel, msg_id)] = failure
         return written
 
     def _forget(self, written: dict[tuple[str, str], IngestFailure]) -> None:
         """Drop failures from memory once the transaction that wrote them committed."""
-        for key in written:
+        for key, failure in written.items():
             self._unrecorded.pop(key, None)
+            if failure.status == "dead" and failure.attempts == self._max_attempts:
+                self._new_dead.append(failure)
+                logger.error(
+                    "post %s/%s failed %d times; kept as a dead letter (milwatch status,"
+                    " milwatch replay): %s",
+                    failure.channel,
+                    failure.msg_id,
+                    failure.attempts,
+                    failure.last_error,
+                )
 
     async def _ingest(self, post: Post) -> IngestResult:
         # One transaction for post, hits and alerts: a crash in between can never
@@ -234,6 +241,7 @@ class Pipeline:
             # Operators' mutes (a channel or a rule, for a while): hits are still
             # recorded, only their alerts are not queued.
             mutes = await self._store.active_mutes() if hits else []
+            due = self._clock()  # one moment for the post's alerts: one card, never split
             for hit in hits:
                 # One call per hit so each new row id is paired with its own route.
                 new_ids = await self._store.add_hits(write.post_id, [hit], matcher.version)
@@ -247,7 +255,7 @@ class Pipeline:
                     continue
                 for hit_id in new_ids:
                     route = self._router.route_for(hit.route)
-                    if await self._store.enqueue_alert(hit_id, route) is not None:
+                    if await self._store.enqueue_alert(hit_id, route, due) is not None:
                         enqueued += 1
         if hits:
             logger.info(

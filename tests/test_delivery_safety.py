@@ -7,10 +7,13 @@ double (RecordingSender), whose scripted failures stand for the network.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock, make_hit, make_post
+from conftest import T0, FakeClock, make_hit, make_post, matcher_from_yaml
 
 from bot.alerts.dispatcher import AlertDispatcher, DispatchReport
 from bot.alerts.ratelimit import RateLimiter
@@ -22,6 +25,8 @@ from bot.alerts.senders import (
     RecordingSender,
     TransientSendError,
 )
+from bot.matching import Morphology
+from bot.pipeline import Pipeline
 from bot.storage import Store
 
 TEXT = "Начался отвод войск от Херсона"
@@ -238,3 +243,45 @@ async def test_a_permanent_refusal_of_a_digest_is_not_reported_as_given_up_by_th
     for _ in range(3):
         await dispatcher.flush()
     assert sorted(sender.delivered_ids) == [ids[0] for ids in posts]
+
+
+# -- one post, one card: its alerts are due at the same moment ------------------------
+
+
+class TickingClock:
+    """A clock that moves one millisecond at every reading (time passes during a write)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+async def test_a_flush_during_an_ingest_never_splits_a_posts_card(db_path: Path, morph: Morphology) -> None:
+    rules = """
+topics: {withdrawal: troops leaving}
+defaults: {route: analysts}
+routes: {analysts: default}
+concepts:
+  pullout: [отвод]
+  troops: [войско]
+rules:
+  - {id: a, topic: withdrawal, match: pullout}
+  - {id: b, topic: withdrawal, match: troops}
+  - {id: c, topic: withdrawal, match: pullout AND troops}
+"""
+    ticks = TickingClock()
+    matcher = matcher_from_yaml(rules, morph)
+    async with Store.open(db_path, clock=ticks) as store:
+        pipeline = Pipeline(store, lambda: matcher, _router(), clock=ticks)
+        assert (await pipeline.ingest(make_post(TEXT, 1))).alerts_enqueued == 3
+        with closing(sqlite3.connect(db_path)) as conn:
+            (first,) = conn.execute("SELECT MIN(next_attempt_at) FROM alerts").fetchone()
+        # A flush whose clock read "now" while the post's alerts were being written.
+        frozen = FakeClock(datetime.fromisoformat(first))
+        sender = RecordingSender()
+        assert (await AlertDispatcher(store, sender, _router(), frozen).flush()).sent == 3
+    (card,) = sender.sent
+    assert card.card.rule_id == "a + b + c"

@@ -139,6 +139,7 @@ class Service:
     err: io.StringIO = field(default_factory=io.StringIO)
     bot: BotClient | None = None
     task: asyncio.Task[int] | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # more run_live keywords
 
     def make_clients(self, settings: Settings) -> tuple[TelegramClient, TelegramClient]:
         assert settings is self.settings
@@ -153,7 +154,7 @@ class Service:
                 self.err,
                 make_clients=self.make_clients,
                 stop=self.stop,
-                **FAST,
+                **{**FAST, **self.options},
             )
         )
         await self.until(lambda: "milwatch running" in self.out.getvalue(), "the service to start")

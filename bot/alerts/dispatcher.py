@@ -578,18 +578,27 @@ class AlertDispatcher:
         the job's own alert is returned. Companions share their card's fate, so they
         stay together for the next try instead of going out as cards of their own."""
         doubt = in_doubt if in_doubt is not None else getattr(exc, "in_doubt", False)
+        # One moment for the whole card: were the companions due a microsecond later
+        # than their card, a flush in between would send them as a card of their own.
+        now = self._clock()
         for companion in job.companions:
             tally.count(
                 await self._retry(
                     companion.alert,
-                    companion.alert.attempts + 1,
+                    job.alert.attempts + 1,
                     exc,
                     retry_after,
                     in_doubt=doubt or job.uncertain(),
+                    now=now,
                 )
             )
         return await self._retry(
-            job.alert, job.alert.attempts + 1, exc, retry_after, in_doubt=doubt or job.uncertain()
+            job.alert,
+            job.alert.attempts + 1,
+            exc,
+            retry_after,
+            in_doubt=doubt or job.uncertain(),
+            now=now,
         )
 
     async def _retry(
@@ -600,6 +609,7 @@ class AlertDispatcher:
         retry_after: float | None,
         *,
         in_doubt: bool = False,
+        now: datetime | None = None,
     ) -> str:
         error = _describe(exc)
         if self._max_attempts is not None and attempt >= self._max_attempts:
@@ -609,7 +619,7 @@ class AlertDispatcher:
             await self._store.mark_failed(alert.alert_id, error)
             return "failed"
         delay = self.backoff(attempt, retry_after)
-        next_at = self._clock() + timedelta(seconds=delay)
+        next_at = (now or self._clock()) + timedelta(seconds=delay)
         logger.warning(
             "alert %d: attempt %d failed (%s); retrying in %.0fs",
             alert.alert_id,

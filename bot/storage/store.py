@@ -742,10 +742,14 @@ class Store:
                     new_ids.append(int(old["id"]))  # an edit made it sure enough to alert
         return new_ids
 
-    async def enqueue_alert(self, hit_id: int, route: str) -> int | None:
-        """Put a hit in the outbox for route; None if it already has an alert."""
+    async def enqueue_alert(self, hit_id: int, route: str, at: datetime | None = None) -> int | None:
+        """Put a hit in the outbox for route, due at `at` (default now); None if it already has an alert.
+
+        The alerts of one post share one `at`, so no flush sees some of them due and not
+        the others (they go out as one card).
+        """
         async with self.transaction():
-            now = self._now()
+            now = to_db_time(at) if at is not None else self._now()
             row = await self._fetchone(
                 "INSERT INTO alerts (hit_id, route, status, next_attempt_at, created_at)"
                 " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT(hit_id) DO NOTHING RETURNING id",
