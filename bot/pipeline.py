@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from bot.alerts.router import AlertRouter
@@ -27,10 +27,6 @@ Clock = Callable[[], datetime]
 RETRY_BASE = 5.0  # seconds before the first retry of a post that failed to store
 RETRY_MAX = 600.0  # the backoff doubles up to this
 MAX_ATTEMPTS = 8  # then the post is a dead letter (about 20 minutes after the first failure)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class MatcherLike(Protocol):
@@ -79,7 +75,7 @@ class Pipeline:
         matcher_source: Callable[[], MatcherLike],
         router: AlertRouter,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock | None = None,
         retry_base: float = RETRY_BASE,
         retry_max: float = RETRY_MAX,
         max_attempts: int = MAX_ATTEMPTS,
@@ -87,12 +83,13 @@ class Pipeline:
         """matcher_source is called per post, so a reloaded rule set applies at once.
 
         A post that fails to store is retried after retry_base seconds, doubling up to
-        retry_max; after max_attempts failures it is kept as a dead letter.
+        retry_max; after max_attempts failures it is kept as a dead letter. clock:
+        default the store's.
         """
         self._store = store
         self._matcher_source = matcher_source
         self._router = router
-        self._clock = clock
+        self._clock: Clock = clock or store.now
         self._retry_base = retry_base
         self._retry_max = retry_max
         self._max_attempts = max_attempts

@@ -361,6 +361,10 @@ class Store:
     def _now(self) -> str:
         return to_db_time(self._clock())
 
+    def now(self) -> datetime:
+        """The store's clock: the time it writes into created/due columns."""
+        return self._clock()
+
     # -- channels -----------------------------------------------------------
 
     async def upsert_channel(self, username: str, title: str | None = None) -> int:
