@@ -518,10 +518,11 @@ async def run_live(
             now = utc_now()
             oldest = backlog.oldest_created_at
             if oldest is not None and now - oldest > delay_notice:
-                minutes = int((now - oldest).total_seconds() // 60)
+                seconds = int((now - oldest).total_seconds())
+                waited = f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
                 warnings["delay"] = (
                     f"alert delivery delayed: {backlog.pending} alert(s) waiting, the oldest "
-                    f"for {minutes} min; last error: {backlog.oldest_error or 'none'}"
+                    f"for {waited}; last error: {backlog.oldest_error or 'none'}"
                 )
                 if not told_delay:
                     told_delay = True

@@ -26,7 +26,7 @@ Clock = Callable[[], datetime]
 
 RETRY_BASE = 5.0  # seconds before the first retry of a post that failed to store
 RETRY_MAX = 600.0  # the backoff doubles up to this
-MAX_ATTEMPTS = 8  # then the post is a dead letter (about 20 minutes after the first failure)
+MAX_ATTEMPTS = 8  # then the post is a dead letter (about 10 minutes after the first failure)
 
 
 class MatcherLike(Protocol):

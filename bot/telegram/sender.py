@@ -38,6 +38,7 @@ from bot.alerts.senders import (
     FatalSendError,
     PermanentSendError,
     TransientSendError,
+    covered_ids,
     delivery_marker,
     destination_of,
     is_repeat,
@@ -553,7 +554,13 @@ class TelegramSender:
         if len(alerts) == 1:
             alert = alerts[0]
             post = alert.hit.post
-            what = f"alert #{alert.alert_id} ({alert.hit.topic}, {post.url or post.channel})"
+            # One card stands for every rule that fired on the post: name every outbox row.
+            ids = covered_ids(alert)
+            label = "alert" if len(ids) == 1 else "alerts"
+            what = (
+                f"{label} #{', #'.join(str(i) for i in ids)} ({alert.hit.topic}, "
+                f"{post.url or post.channel})"
+            )
         else:
             what = (
                 f"a digest of {len(alerts)} alerts (#{', #'.join(str(a.alert_id) for a in alerts)})"
