@@ -530,6 +530,11 @@ async def run_live(
             else:
                 warnings.pop("delay", None)
                 told_delay = False
+            dead = sum(c["dead"] for c in (await store.ingest_failure_counts()).values())
+            if dead:
+                warnings["dead"] = f"{dead} post(s) could not be stored (dead letters: milwatch status)"
+            else:
+                warnings.pop("dead", None)
             beat()
             await _wait(stop, heartbeat_interval)
 

@@ -21,6 +21,7 @@ from test_live_service import (  # noqa: F401 - no_network is an autouse fixture
     CHANNEL,
     CHANNEL_ID,
     NOISE,
+    OPERATOR_CHANNEL_ID,
     WITHDRAWAL,
     Service,
     live_settings,
@@ -162,3 +163,21 @@ async def test_a_revoked_bot_token_stops_delivery_tells_the_operator_and_fails_h
     assert rows(settings.database, "SELECT DISTINCT status, sending_at FROM alerts") == [
         ("pending", None)
     ]
+
+
+async def test_a_revoked_user_session_stops_the_service_and_the_bot_says_so(
+    tmp_path: Path, rules: Path
+) -> None:
+    settings = live_settings(tmp_path, rules)
+    telegram = FakeTelegram()
+    _history(telegram, [NOISE])
+    telegram.history_errors[CHANNEL_ID] = errors.AuthKeyUnregisteredError(request=None)
+    service = Service(settings, telegram)
+    await service.start()
+    assert await asyncio.wait_for(service.task, 10) == 2  # type: ignore[arg-type]
+    assert "user session unusable (AuthKeyUnregisteredError)" in service.err.getvalue()
+    (notice,) = service.sent_to(OPERATOR_CHANNEL_ID)
+    assert notice.message.startswith("milwatch STOPPED: Telegram user session unusable")
+    assert "milwatch login" in notice.message
+    ok, health = check_heartbeat(settings.data_dir, datetime.now(UTC))
+    assert not ok and "problem: milwatch stopped" in health
