@@ -85,6 +85,14 @@ def bot(network: OfflineNetwork) -> TelegramClient:
     return offline_client(network)
 
 
+def only_the_marker(request: Any) -> bool:
+    """Whether a message's one formatting entity is the invisible delivery marker."""
+    entities = request.entities or []
+    return [(type(e), e.offset, e.length) for e in entities] == [
+        (types.MessageEntityTextUrl, 0, 1)
+    ] and "#mw" in entities[0].url and request.message.startswith("\u200d")
+
+
 # -- sending cards -------------------------------------------------------------------
 
 
@@ -239,8 +247,8 @@ async def test_message_too_long_is_resent_as_plain_text(
     alert, card = make_alert("отвод войск & <b>не тег</b>", ["отвод"])
     await TelegramSender(bot).send(alert, card)
     first, resent = network.messages
-    assert first.entities  # the HTML attempt
-    assert not resent.entities  # the plain-text resend
+    assert len(first.entities) > 1  # the HTML attempt
+    assert only_the_marker(resent)  # the plain-text resend keeps only the delivery marker
     assert resent.message == first.message  # same words, formatting dropped
     assert "<b>не тег</b>" in resent.message and "https://t.me/frontnews/77" in resent.message
 
@@ -253,7 +261,8 @@ async def test_entity_bounds_invalid_is_resent_as_plain_text(
     )
     alert, card = make_alert()
     await TelegramSender(bot).send(alert, card)
-    assert [bool(r.entities) for r in network.messages] == [True, False]
+    first, resent = network.messages
+    assert len(first.entities) > 1 and only_the_marker(resent)
 
 
 async def test_retry_after_partial_send_resumes_with_the_next_chunk(
@@ -711,3 +720,14 @@ async def test_alarm_reaches_the_operator_through_the_user_account_when_the_bot_
     )
     assert await sender.alarm("again") == "the user account's Saved Messages"
     assert isinstance(user_network.messages[-1].peer, types.InputPeerSelf)
+
+
+async def test_a_card_resent_as_plain_text_is_still_found_by_its_marker(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    since = datetime.now(UTC)
+    network.fail(functions.messages.SendMessageRequest, errors.EntityBoundsInvalidError(request=None))
+    sender = TelegramSender(bot, offline_client(network))
+    alert, card = make_alert(alert_id=7)
+    await sender.send(alert, card)
+    assert await sender.reconcile([_in_doubt(alert, since)]) == {7: True}

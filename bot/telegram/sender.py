@@ -24,6 +24,7 @@ from typing import Any
 
 from telethon import TelegramClient, errors, types
 from telethon.extensions import html as tl_html
+from telethon.helpers import add_surrogate
 from telethon.utils import split_text
 
 from bot.alerts.card import (
@@ -446,21 +447,36 @@ class TelegramSender:
         reply_to: int | None,
         buttons: Any = None,
     ) -> None:
-        """The same text without any formatting entities, split to Telegram's limit."""
+        """The same text without formatting, split to Telegram's limit.
+
+        Only the delivery markers stay (links on their invisible characters): without
+        them a card resent this way could not be found in the chat again.
+        """
         # Chunks are consecutive slices of one text (separators stay with the slice
         # before them), so they join back without adding anything.
-        text = "".join(tl_html.parse(chunk)[0] for chunk in chunks)
+        text = ""
+        markers: list[Any] = []
+        for chunk in chunks:
+            piece_text, entities = tl_html.parse(chunk)
+            shift = len(add_surrogate(text))  # entity offsets count UTF-16 code units
+            for entity in entities:
+                if isinstance(entity, types.MessageEntityTextUrl) and MARKER_FRAGMENT in entity.url:
+                    markers.append(
+                        types.MessageEntityTextUrl(entity.offset + shift, entity.length, entity.url)
+                    )
+            text += piece_text
         pieces = [
-            piece
-            for piece, _ in split_text(text, [], limit=TELEGRAM_MESSAGE_LIMIT)
+            (piece, entities)
+            for piece, entities in split_text(text, markers, limit=TELEGRAM_MESSAGE_LIMIT)
             if piece.strip()
         ]
-        for number, piece in enumerate(pieces, 1):
+        for number, (piece, entities) in enumerate(pieces, 1):
             try:
                 await self._bot.send_message(
                     chat,
                     piece,
                     parse_mode=None,
+                    formatting_entities=entities or None,
                     link_preview=False,
                     silent=silent,
                     reply_to=reply_to,
