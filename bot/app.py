@@ -503,10 +503,10 @@ async def run_live(
                 logger.exception("retrying posts that failed to store failed")
             for failure in pipeline.take_dead_letters():
                 await alarm(
-                    f"milwatch: post {failure.channel}/{failure.msg_id} could not be stored after "
-                    f"{failure.attempts} attempts and is kept as dead letter #{failure.failure_id}: "
-                    f"{failure.last_error}\n`milwatch status` lists dead letters; "
-                    "`milwatch replay` tries them again."
+                    f"milwatch: post {failure.channel}/{failure.msg_id} could not be stored "
+                    f"after {failure.attempts} attempts and is kept as dead letter "
+                    f"#{failure.failure_id}: {failure.last_error}\n"
+                    "`milwatch status` lists dead letters; `milwatch replay` tries them again."
                 )
             await _wait(stop, retry_interval)
 
@@ -532,7 +532,9 @@ async def run_live(
                 told_delay = False
             dead = sum(c["dead"] for c in (await store.ingest_failure_counts()).values())
             if dead:
-                warnings["dead"] = f"{dead} post(s) could not be stored (dead letters: milwatch status)"
+                warnings["dead"] = (
+                    f"{dead} post(s) could not be stored (dead letters: milwatch status)"
+                )
             else:
                 warnings.pop("dead", None)
             beat()

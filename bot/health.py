@@ -36,7 +36,9 @@ def write_heartbeat(
     os.replace(tmp, target)
 
 
-def check_heartbeat(data_dir: Path, now: datetime, max_age: timedelta = DEFAULT_MAX_AGE) -> tuple[bool, str]:
+def check_heartbeat(
+    data_dir: Path, now: datetime, max_age: timedelta = DEFAULT_MAX_AGE
+) -> tuple[bool, str]:
     """(healthy, message) from the heartbeat file's age and the problems it reports."""
     path = data_dir / HEARTBEAT_FILE
     try:
@@ -51,10 +53,19 @@ def check_heartbeat(data_dir: Path, now: datetime, max_age: timedelta = DEFAULT_
     warnings = [line[len(_WARNING) :] for line in rest[1:] if line.startswith(_WARNING)]
     age = now - beat
     if age > max_age:
-        return False, f"last heartbeat {int(age.total_seconds())} s ago (limit {int(max_age.total_seconds())} s)"
-    notes = "".join(f"\nproblem: {p}" for p in problems) + "".join(f"\nwarning: {w}" for w in warnings)
+        return (
+            False,
+            f"last heartbeat {int(age.total_seconds())} s ago"
+            f" (limit {int(max_age.total_seconds())} s)",
+        )
+    notes = "".join(f"\nproblem: {p}" for p in problems) + "".join(
+        f"\nwarning: {w}" for w in warnings
+    )
     if problems:
-        return False, f"running, but not doing its job (heartbeat {int(age.total_seconds())} s ago):{notes}"
+        return (
+            False,
+            f"running, but not doing its job (heartbeat {int(age.total_seconds())} s ago):{notes}",
+        )
     return True, f"alive, last heartbeat {int(age.total_seconds())} s ago. {detail}".strip() + notes
 
 

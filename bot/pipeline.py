@@ -128,12 +128,17 @@ class Pipeline:
             )
             error = f"{type(exc).__name__}: {exc}"
             failure = await self._note_failure(
-                str(getattr(post, "channel", "") or ""), str(getattr(post, "msg_id", "") or ""), post, error
+                str(getattr(post, "channel", "") or ""),
+                str(getattr(post, "msg_id", "") or ""),
+                post,
+                error,
             )
             dead = failure is not None and failure.status == "dead"
             return IngestResult(post_id=None, new_post=False, error=error, dead_letter=dead)
 
-    async def record_unreadable(self, channel: str, msg_id: str, error: str) -> IngestFailure | None:
+    async def record_unreadable(
+        self, channel: str, msg_id: str, error: str
+    ) -> IngestFailure | None:
         """A message no post could be built from: recorded like a failed post, without content.
 
         While it is retried, reading the channel resumes before it (it is read again).
@@ -161,7 +166,9 @@ class Pipeline:
                     written = await self._write_unrecorded()
                 self._forget(written)
             except Exception as exc:  # noqa: BLE001 - still in memory; next round
-                logger.warning("could not record %d failed post(s) yet: %s", len(self._unrecorded), exc)
+                logger.warning(
+                    "could not record %d failed post(s) yet: %s", len(self._unrecorded), exc
+                )
         stored = failed = 0
         dead: list[IngestFailure] = []
         for failure in await self._store.due_ingest_failures(self._clock()):
@@ -170,7 +177,10 @@ class Pipeline:
             if result.error is None:
                 stored += 1
                 logger.info(
-                    "post %s/%s stored on attempt %d", failure.channel, failure.msg_id, failure.attempts + 1
+                    "post %s/%s stored on attempt %d",
+                    failure.channel,
+                    failure.msg_id,
+                    failure.attempts + 1,
                 )
             elif result.dead_letter:
                 dead.append(failure)

@@ -24,7 +24,8 @@ async def status_report(store: Store, now: datetime, health: str) -> str:
     lines.append(f"channels: {len(channels)}")
     for channel in channels:
         seen = (
-            f"last post {format_time(channel.last_post_at)}, {format_age(now - channel.last_post_at)}"
+            f"last post {format_time(channel.last_post_at)},"
+            f" {format_age(now - channel.last_post_at)}"
             if channel.last_post_at
             else "no post seen yet"
         )
@@ -62,14 +63,20 @@ async def status_report(store: Store, now: datetime, health: str) -> str:
         )
     for failure in dead[:DEAD_LETTERS_SHOWN]:
         lines.append(
-            f"  dead letter #{failure.failure_id} {display_channel(failure.channel)}/{failure.msg_id}"
+            f"  dead letter #{failure.failure_id}"
+            f" {display_channel(failure.channel)}/{failure.msg_id}"
             f" · {failure.attempts} attempts since {format_time(failure.first_failed_at)}"
             f" · {failure.last_error}"
-            + ("" if failure.post is not None else " (no content kept: it is read again from the channel)")
+            + (
+                ""
+                if failure.post is not None
+                else " (no content kept: it is read again from the channel)"
+            )
         )
     if dead:
         lines.append(
-            "  `milwatch replay` tries every dead letter again; `milwatch replay ID …` only those."
+            "  `milwatch replay` tries every dead letter again;"
+            " `milwatch replay ID …` only those."
         )
     return "\n".join(lines)
 

@@ -181,7 +181,9 @@ async def publish(world: World, user: UserClient) -> None:
     while True:
         now = world.published()
         for msg_id in range(pushed + 1, now + 1):
-            update = types.UpdateNewChannelMessage(message=world.message(msg_id), pts=1, pts_count=1)
+            update = types.UpdateNewChannelMessage(
+                message=world.message(msg_id), pts=1, pts_count=1
+            )
             update._entities = {}
             await user._dispatch_update(update)
         pushed = now

@@ -265,7 +265,9 @@ async def test_channels_reply_shows_posts_that_failed_to_store(
 ) -> None:
     broken = make_post("отвод", 10, "milblog")
     for _ in range(3):  # the third failure makes it a dead letter
-        await filled.record_ingest_failure("milblog", "10", broken, "RuntimeError: bug", lambda n: 5, 3)
+        await filled.record_ingest_failure(
+            "milblog", "10", broken, "RuntimeError: bug", lambda n: 5, 3
+        )
     await filled.record_ingest_failure("milblog", "11", None, "ValueError: no date", lambda n: 5, 3)
     reply = await handler.handle("/channels")
     assert (

@@ -91,7 +91,9 @@ async def test_a_failed_digest_keeps_every_card_whole(
     assert _cards_per_post(sender) == {i: 1 for ids in per_post for i in ids}
 
 
-async def test_a_rate_limited_card_waits_with_all_its_alerts(store: Store, clock: FakeClock) -> None:
+async def test_a_rate_limited_card_waits_with_all_its_alerts(
+    store: Store, clock: FakeClock
+) -> None:
     (first, second) = await _enqueue_posts(store, posts=2, rules=3)
     sender = RecordingSender(clock=clock)
     dispatcher = AlertDispatcher(store, sender, _router(), clock, limiter=RateLimiter(clock))
@@ -259,7 +261,9 @@ class TickingClock:
         return self.now
 
 
-async def test_a_flush_during_an_ingest_never_splits_a_posts_card(db_path: Path, morph: Morphology) -> None:
+async def test_a_flush_during_an_ingest_never_splits_a_posts_card(
+    db_path: Path, morph: Morphology
+) -> None:
     rules = """
 topics: {withdrawal: troops leaving}
 defaults: {route: analysts}

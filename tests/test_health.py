@@ -41,6 +41,7 @@ def test_a_reported_problem_fails_the_check_and_a_warning_does_not(tmp_path: Pat
     assert ok and message.endswith(
         "\nwarning: alert delivery delayed: 3 alert(s) waiting, the oldest for 20 min"
     )
-    write_heartbeat(tmp_path, T0, "10 posts", problems=["alert delivery stopped: BOT_TOKEN was rejected"])
+    stopped = "alert delivery stopped: BOT_TOKEN was rejected"
+    write_heartbeat(tmp_path, T0, "10 posts", problems=[stopped])
     ok, message = check_heartbeat(tmp_path, T0)
     assert not ok and "problem: alert delivery stopped: BOT_TOKEN was rejected" in message

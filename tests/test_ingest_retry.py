@@ -55,7 +55,9 @@ def write_locked(db_path: Path) -> Iterator[None]:
 
 def stored_ids(db_path: Path) -> list[str]:
     with closing(sqlite3.connect(db_path)) as conn:
-        return [r[0] for r in conn.execute("SELECT msg_id FROM posts ORDER BY CAST(msg_id AS INTEGER)")]
+        return [
+            r[0] for r in conn.execute("SELECT msg_id FROM posts ORDER BY CAST(msg_id AS INTEGER)")
+        ]
 
 
 def alert_count(db_path: Path) -> int:

@@ -41,7 +41,9 @@ class HoldingNetwork(OfflineNetwork):
     but the answer never comes.
     """
 
-    def __init__(self, hold: set[int] = frozenset(), hang: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self, hold: frozenset[int] = frozenset(), hang: frozenset[int] = frozenset()
+    ) -> None:
         super().__init__()
         self.hold, self.hang = set(hold), set(hang)
         self.release = asyncio.Event()
@@ -50,9 +52,11 @@ class HoldingNetwork(OfflineNetwork):
 
     def send(self, request: Any, ordered: bool = False) -> asyncio.Future[Any]:
         future = super().send(request, ordered)
-        is_card = isinstance(request, functions.messages.SendMessageRequest) and isinstance(
-            request.peer, types.InputPeerChannel
-        ) and request.peer.channel_id == ALERT_CHANNEL_ID
+        is_card = (
+            isinstance(request, functions.messages.SendMessageRequest)
+            and isinstance(request.peer, types.InputPeerChannel)
+            and request.peer.channel_id == ALERT_CHANNEL_ID
+        )
         if not is_card:
             return future
         self.cards += 1
@@ -126,8 +130,9 @@ async def test_a_hung_send_holds_up_no_other_card_and_is_not_sent_twice(
     await service.until(lambda: len(_cards(network)) == 2, "the card behind the hung one")
     # The hung card was in doubt; after its backoff the chat showed it had arrived.
     await service.until(
-        lambda: rows(settings.database, "SELECT COUNT(*) FROM alerts WHERE status != 'sent'")
-        == [(0,)],
+        lambda: (
+            rows(settings.database, "SELECT COUNT(*) FROM alerts WHERE status != 'sent'") == [(0,)]
+        ),
         "the hung card to be found in the chat",
     )
     assert await service.finish() == 0

@@ -130,7 +130,9 @@ def test_kill_9_loop_loses_nothing_and_marks_every_possible_repeat(
             extra += ["--kill-after-card", str(rng.randint(1, 3))]
         life = Life(work, number, rate, extra)
         if not life.running():
-            ended[number] = "self-kill after send" if life.proc.returncode == -signal.SIGKILL else "exit"
+            ended[number] = (
+                "self-kill after send" if life.proc.returncode == -signal.SIGKILL else "exit"
+            )
             assert life.proc.returncode == -signal.SIGKILL, life.output()
             continue
         span = rng.uniform(8.0, 10.0) if mode == "after-send" else rng.uniform(0.2, 3.0)
@@ -266,7 +268,11 @@ class FaultyNetwork(OfflineNetwork):
             return super().send(request, ordered)
         fault = self.faults.get(self.cards)
         self.cards += 1
-        if self.refused and any(self.refused in (e.url or "") for e in request.entities or [] if isinstance(e, types.MessageEntityTextUrl)):
+        if self.refused and any(
+            self.refused in (e.url or "")
+            for e in request.entities or []
+            if isinstance(e, types.MessageEntityTextUrl)
+        ):
             fault = "forbidden"
         loop = asyncio.get_running_loop()
         if fault == "hang":

@@ -68,13 +68,17 @@ async def _service_left(db: Path, matcher: BrokenOnOne, attempts: int) -> None:
     """What a service leaves: posts, a sent and a pending alert, a post that kept failing."""
     async with Store.open(db) as store:
         pipeline = Pipeline(
-            store, lambda: matcher, AlertRouter({"analysts": "console"}, "analysts"),
-            retry_base=0, max_attempts=attempts,
+            store,
+            lambda: matcher,
+            AlertRouter({"analysts": "console"}, "analysts"),
+            retry_base=0,
+            max_attempts=attempts,
         )
-        await pipeline.ingest(make_post("Погода хорошая", 1, "front", datetime.now(UTC)))
+        now = datetime.now(UTC)
+        await pipeline.ingest(make_post("Погода хорошая", 1, "front", now))
         for _ in range(attempts):
             await pipeline.ingest(make_post(BAD, 2, "front", datetime.now(UTC)))
-        post_id = (await store.add_post(make_post("отвод", 3, "front", datetime.now(UTC)))).post_id
+        post_id = (await store.add_post(make_post("отвод", 3, "front", now))).post_id
         (hit_id,) = await store.add_hits(post_id, [make_hit("отвод", ["отвод"])], "v1")
         alert_id = await store.enqueue_alert(hit_id, "analysts")
         assert alert_id is not None

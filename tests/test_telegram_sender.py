@@ -478,7 +478,8 @@ async def test_digest_is_one_html_message_silent_only_if_all_are(
     await sender.send_digest([quiet], [quiet_card])
     first, second = network.messages
     # One invisible marker per alert, then the digest as rendered.
-    assert first.message == "\u200d\u200d" + tl_html.parse(render_digest_html([quiet_card, loud_card])[0])[0]
+    (digest,) = render_digest_html([quiet_card, loud_card])
+    assert first.message == "\u200d\u200d" + tl_html.parse(digest)[0]
     assert first.message.startswith("\u200d\u200d2 alerts") and not first.silent
     markers = [e.url for e in first.entities if isinstance(e, types.MessageEntityTextUrl)][:2]
     assert markers == ["https://t.me/frontnews/77#mw1", "https://t.me/frontnews/77#mw2"]
@@ -726,7 +727,8 @@ async def test_a_card_resent_as_plain_text_is_still_found_by_its_marker(
     network: OfflineNetwork, bot: TelegramClient
 ) -> None:
     since = datetime.now(UTC)
-    network.fail(functions.messages.SendMessageRequest, errors.EntityBoundsInvalidError(request=None))
+    refused = errors.EntityBoundsInvalidError(request=None)
+    network.fail(functions.messages.SendMessageRequest, refused)
     sender = TelegramSender(bot, offline_client(network))
     alert, card = make_alert(alert_id=7)
     await sender.send(alert, card)

@@ -310,7 +310,11 @@ class AlertDispatcher:
     async def _reconcile(
         self, candidates: list[tuple[Alert, str, str, Sender]], tally: _Tally
     ) -> tuple[set[int], set[int]]:
-        """Settle alerts in doubt: (ids found in the chat and marked sent, ids to send as repeats)."""
+        """Settle alerts in doubt.
+
+        Returns the ids found in the chat (now marked sent) and the ids to send as
+        possible repeats (the chat could not tell).
+        """
         doubtful: dict[tuple[int, str], list[Alert]] = {}
         senders: dict[int, Sender] = {}
         for alert, route, destination, sender in candidates:
@@ -519,9 +523,9 @@ class AlertDispatcher:
             ids = [alert_id for job in batch for alert_id in job.all_ids()]
             await self._begin(batch, tally)
             try:
-                await self._bounded(
-                    sender.send_digest(deliveries[start : start + size], cards[start : start + size])
-                )
+                batch_alerts = deliveries[start : start + size]
+                batch_cards = cards[start : start + size]
+                await self._bounded(sender.send_digest(batch_alerts, batch_cards))
             except PermanentSendError as exc:
                 # Perhaps the digest itself was refused: send its oldest alert on its
                 # own with the message already granted, so every round makes progress.

@@ -209,7 +209,8 @@ class RecordingSender:
     reconcile() answers from the deliveries when chat_readable, else "unknown".
     """
 
-    failures: dict[int, BaseException | _Hang] = field(default_factory=dict)  # 1-based call -> error
+    # 1-based call number -> the error it raises (or HANG)
+    failures: dict[int, BaseException | _Hang] = field(default_factory=dict)
     calls: int = 0
     sent: list[SentRecord] = field(default_factory=list)
     attempted: list[Alert] = field(default_factory=list)

@@ -478,7 +478,8 @@ class CommandHandler:
             if failed.get("retrying") or failed.get("dead"):
                 lines.append(
                     f"   posts that failed to store: {failed.get('retrying', 0)} being retried,"
-                    f" {failed.get('dead', 0)} dead letter(s) (`milwatch status`, `milwatch replay`)"
+                    f" {failed.get('dead', 0)} dead letter(s)"
+                    " (`milwatch status`, `milwatch replay`)"
                 )
         return "\n".join(lines)
 

@@ -577,7 +577,8 @@ class Store:
                 " ON CONFLICT(channel, msg_id) DO UPDATE SET"
                 " post = COALESCE(excluded.post, post), status = excluded.status,"
                 " attempts = excluded.attempts, last_error = excluded.last_error,"
-                " next_attempt_at = excluded.next_attempt_at, last_failed_at = excluded.last_failed_at",
+                " next_attempt_at = excluded.next_attempt_at,"
+                " last_failed_at = excluded.last_failed_at",
                 (
                     name,
                     key,
@@ -746,8 +747,10 @@ class Store:
                     new_ids.append(int(old["id"]))  # an edit made it sure enough to alert
         return new_ids
 
-    async def enqueue_alert(self, hit_id: int, route: str, at: datetime | None = None) -> int | None:
-        """Put a hit in the outbox for route, due at `at` (default now); None if it already has an alert.
+    async def enqueue_alert(
+        self, hit_id: int, route: str, at: datetime | None = None
+    ) -> int | None:
+        """Put a hit in the outbox for route, due at `at` (default now); None if already there.
 
         The alerts of one post share one `at`, so no flush sees some of them due and not
         the others (they go out as one card).

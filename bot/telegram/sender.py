@@ -356,14 +356,17 @@ class TelegramSender:
         targets: list[tuple[Chat, str]] = []
         if self._operator_chat:
             try:
-                targets.append((parse_chat(self._operator_chat), "the operator chat (user account)"))
+                operator = parse_chat(self._operator_chat)
+                targets.append((operator, "the operator chat (user account)"))
             except PermanentSendError:
                 pass
         targets.append(("me", "the user account's Saved Messages"))
         for target, where in targets:
             try:
                 for piece, _ in split_text(text, [], limit=TELEGRAM_MESSAGE_LIMIT):
-                    await self._user.send_message(target, piece, parse_mode=None, link_preview=False)
+                    await self._user.send_message(
+                        target, piece, parse_mode=None, link_preview=False
+                    )
             except Exception:  # noqa: BLE001 - try the next way; the log keeps the notice
                 logger.warning("could not tell the operator through %s", where, exc_info=True)
                 continue
