@@ -498,7 +498,7 @@ async def run_live(
         while not stop.is_set():
             try:
                 await pipeline.retry_due()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 # The queue keeps every failed post; the next round tries again.
                 logger.exception("retrying posts that failed to store failed")
             for failure in pipeline.take_dead_letters():

@@ -427,7 +427,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not db.is_file():
         print(f"{db}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
         return 2
-    ok, health = check_heartbeat(settings.data_dir, datetime.now(UTC))
+    _, health = check_heartbeat(settings.data_dir, datetime.now(UTC))
 
     async def read() -> str:
         async with Store.open(db) as store:

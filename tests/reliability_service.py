@@ -175,7 +175,8 @@ class ChatNetwork(OfflineNetwork):
 
 async def publish(world: World, user: UserClient) -> None:
     """Push every post published while this process lives as a live update."""
-    while not user.list_event_handlers():  # the listener is attached
+    # Telegram pushes updates once the listener is attached; nothing signals that moment.
+    while not user.list_event_handlers():  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     pushed = world.published()
     while True:

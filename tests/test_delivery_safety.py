@@ -192,7 +192,7 @@ async def test_when_the_chat_cannot_be_checked_the_card_says_it_may_be_a_repeat(
 async def test_a_refused_retry_of_a_card_in_doubt_still_says_it_may_be_a_repeat(
     store: Store, clock: FakeClock
 ) -> None:
-    ((alert_id,),) = await _enqueue_posts(store, posts=1)
+    await _enqueue_posts(store, posts=1)
     sender = RecordingSender(clock=clock)
     sender.fail_on([1], TransientSendError("timeout", in_doubt=True))
     sender.fail_on([2], TransientSendError("FLOOD_WAIT_5", retry_after=5))

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from telegram_fakes import FakeTelegram, OfflineNetwork
 from telethon import errors, functions, types
 from test_live_service import (  # noqa: F401 - no_network is an autouse fixture
@@ -22,15 +23,23 @@ from test_live_service import (  # noqa: F401 - no_network is an autouse fixture
     CHANNEL_ID,
     NOISE,
     OPERATOR_CHANNEL_ID,
+    ROOT,
     WITHDRAWAL,
     Service,
     live_settings,
     no_network,
     rows,
-    rules,
 )
 
 from bot.health import check_heartbeat
+
+
+@pytest.fixture
+def shipped_rules(tmp_path: Path) -> Path:
+    """A copy of the shipped rules (MILWATCH_RULES points here)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text((ROOT / "config" / "rules.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    return path
 
 
 class HoldingNetwork(OfflineNetwork):
@@ -93,9 +102,9 @@ def _cards(network: OfflineNetwork) -> list[str]:
 
 
 async def test_a_clean_stop_while_a_card_is_on_its_way_never_sends_it_twice(
-    tmp_path: Path, rules: Path
+    tmp_path: Path, shipped_rules: Path
 ) -> None:
-    settings = live_settings(tmp_path, rules)
+    settings = live_settings(tmp_path, shipped_rules)
     telegram = FakeTelegram()
     _history(telegram, [WITHDRAWAL, NOISE])
     network = HoldingNetwork(hold={1})
@@ -117,9 +126,9 @@ async def test_a_clean_stop_while_a_card_is_on_its_way_never_sends_it_twice(
 
 
 async def test_a_hung_send_holds_up_no_other_card_and_is_not_sent_twice(
-    tmp_path: Path, rules: Path
+    tmp_path: Path, shipped_rules: Path
 ) -> None:
-    settings = live_settings(tmp_path, rules)
+    settings = live_settings(tmp_path, shipped_rules)
     telegram = FakeTelegram()
     _history(telegram, [WITHDRAWAL, NOISE, WITHDRAWAL + " и Ливии"])
     network = HoldingNetwork(hang={1})  # Telegram got card 1; its answer never comes
@@ -142,9 +151,9 @@ async def test_a_hung_send_holds_up_no_other_card_and_is_not_sent_twice(
 
 
 async def test_a_revoked_bot_token_stops_delivery_tells_the_operator_and_fails_health(
-    tmp_path: Path, rules: Path
+    tmp_path: Path, shipped_rules: Path
 ) -> None:
-    settings = live_settings(tmp_path, rules)
+    settings = live_settings(tmp_path, shipped_rules)
     telegram = FakeTelegram()
     _history(telegram, [WITHDRAWAL, NOISE])
     network = OfflineNetwork()
@@ -171,9 +180,9 @@ async def test_a_revoked_bot_token_stops_delivery_tells_the_operator_and_fails_h
 
 
 async def test_a_revoked_user_session_stops_the_service_and_the_bot_says_so(
-    tmp_path: Path, rules: Path
+    tmp_path: Path, shipped_rules: Path
 ) -> None:
-    settings = live_settings(tmp_path, rules)
+    settings = live_settings(tmp_path, shipped_rules)
     telegram = FakeTelegram()
     _history(telegram, [NOISE])
     telegram.history_errors[CHANNEL_ID] = errors.AuthKeyUnregisteredError(request=None)

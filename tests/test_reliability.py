@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,6 @@ from test_live_service import (  # noqa: F401 - no_network is an autouse fixture
     live_settings,
     no_network,
     rows,
-    rules,
 )
 
 from bot.matching import Morphology, build_matcher
@@ -196,7 +196,7 @@ def test_kill_9_loop_loses_nothing_and_marks_every_possible_repeat(
     # -- duplicates: never after a clean stop, marked after a kill ----------------------
     forbidden, marked = [], []
     for alert_id, sent in copies.items():
-        for earlier, later in zip(sent, sent[1:]):
+        for earlier, later in pairwise(sent):
             how = ended[earlier["life"]]
             if earlier["life"] == later["life"] or how == "sigterm":
                 forbidden.append((alert_id, earlier["life"], later["life"], how))
@@ -216,9 +216,9 @@ def test_kill_9_loop_loses_nothing_and_marks_every_possible_repeat(
         ):
             doubt.update(found=int(found), not_sent=int(sure), unknown=int(unknown))
     report = {
-        "command": "MILWATCH_RELIABILITY_POSTS=%d MILWATCH_RELIABILITY_LIVES=%d "
-        "MILWATCH_RELIABILITY_SEED=%d .venv/bin/python -m pytest -q -s -m slow "
-        "tests/test_reliability.py" % (POSTS, LIVES, SEED),
+        "command": f"MILWATCH_RELIABILITY_POSTS={POSTS} MILWATCH_RELIABILITY_LIVES={LIVES} "
+        f"MILWATCH_RELIABILITY_SEED={SEED} .venv/bin/python -m pytest -q -s -m slow "
+        "tests/test_reliability.py",
         "posts_published": POSTS,
         "posts_stored": len(stored),
         "lives": len(ended),
@@ -239,6 +239,14 @@ def test_kill_9_loop_loses_nothing_and_marks_every_possible_repeat(
 
 
 # -- fault-injected sends: every alert sent or reported ------------------------------------
+
+
+@pytest.fixture
+def shipped_rules(tmp_path: Path) -> Path:
+    """A copy of the shipped rules (MILWATCH_RULES points here)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text((ROOT / "config" / "rules.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    return path
 
 
 class FaultyNetwork(OfflineNetwork):
@@ -304,9 +312,9 @@ class FaultyNetwork(OfflineNetwork):
     ids=["transient-faults-and-a-refusal", "a-day-long-flood-wait"],
 )
 async def test_fault_injected_sends_every_alert_is_sent_or_reported(
-    tmp_path: Path, rules: Path, faults: dict[int, str], refused_post: int | None
+    tmp_path: Path, shipped_rules: Path, faults: dict[int, str], refused_post: int | None
 ) -> None:
-    settings = live_settings(tmp_path, rules)
+    settings = live_settings(tmp_path, shipped_rules)
     telegram = FakeTelegram()
     telegram.add_channel(CHANNEL_ID, CHANNEL, title="Front line")
     now = datetime.now(UTC)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -341,7 +341,7 @@ async def test_fatal_bot_error_stops_the_sender_and_is_neither_retried_nor_given
         functions.messages.SendMessageRequest, errors.AuthKeyUnregisteredError(request=None)
     )
     alert, card = make_alert()
-    with pytest.raises(FatalSendError, match="delete bot.session") as caught:
+    with pytest.raises(FatalSendError, match=r"delete bot\.session") as caught:
         await TelegramSender(bot).send(alert, card)
     # The dispatcher keeps the alert pending and stops sending: no alert is lost to a
     # dead session, and no retry hammers Telegram with a dead key.

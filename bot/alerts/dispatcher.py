@@ -334,7 +334,7 @@ class AlertDispatcher:
                     answers = await self._bounded(
                         cast(ReconcilingSender, sender).reconcile(alerts)
                     )
-                except Exception:  # noqa: BLE001
+                except Exception:
                     # Not knowing is the safe answer: the card goes out marked as a
                     # possible repeat, never silently twice and never not at all.
                     logger.exception("could not check %s for cards in doubt", destination)
@@ -436,13 +436,12 @@ class AlertDispatcher:
         if self._on_sender_down is not None:
             try:
                 await self._on_sender_down(str(exc))
-            except Exception:  # noqa: BLE001 - the notice is best effort; the log has it
+            except Exception:  # the notice is best effort; the log has it
                 logger.exception("could not report the stopped delivery")
 
     async def _deliver(self, job: _Job, throttled: set[int], tally: _Tally) -> str:
         """Try one alert; record the outcome; return 'sent', 'retried', 'failed' or 'deferred'."""
         alert, destination = job.alert, job.destination
-        attempt = alert.attempts + 1
         card = build_card(alert.hit.post, merged_hit(job))
         await self._begin([job], tally)
         try:

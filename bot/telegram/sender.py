@@ -367,7 +367,7 @@ class TelegramSender:
                     await self._user.send_message(
                         target, piece, parse_mode=None, link_preview=False
                     )
-            except Exception:  # noqa: BLE001 - try the next way; the log keeps the notice
+            except Exception:  # try the next way; the log keeps the notice
                 logger.warning("could not tell the operator through %s", where, exc_info=True)
                 continue
             return where
