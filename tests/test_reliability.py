@@ -171,7 +171,13 @@ def test_kill_9_loop_loses_nothing_and_marks_every_possible_repeat(
 
     # -- alerts: the shipped rules' hits, each in the outbox and in the chat ------------
     matcher = build_matcher(load_rules(ROOT / "config" / "rules.yaml"), morph)
-    expected = {(i, hit.rule_id) for i in range(1, POSTS + 1) for hit in matcher.match(text_for(i))}
+    hits = {i: matcher.match(text_for(i)) for i in range(1, POSTS + 1)}
+    expected = {(i, hit.rule_id) for i, found in hits.items() for hit in found if hit.alerts}
+    assert expected  # the stream does alert
+    stored_hits = db_rows(
+        db, "SELECT CAST(p.msg_id AS INTEGER), h.rule_id FROM hits h JOIN posts p ON p.id = h.post_id"
+    )
+    assert set(stored_hits) == {(i, hit.rule_id) for i, found in hits.items() for hit in found}
     alerts = db_rows(
         db,
         "SELECT a.id, CAST(p.msg_id AS INTEGER), h.rule_id, a.status FROM alerts a"
