@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-slow lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,11 @@ demo: $(STAMP)
 	$(BIN)/milwatch demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The long suites (kill -9 loops, fault injection; a few minutes): CI runs them too.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 # The rules ruff checks are chosen in pyproject.toml; mypy's settings are there too.
 lint: $(STAMP)

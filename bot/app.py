@@ -9,11 +9,11 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.alerts.dispatcher import AlertDispatcher
+from bot.alerts.dispatcher import SEND_TIMEOUT, AlertDispatcher
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
 from bot.backtest import make_chat_backtest
@@ -269,6 +269,9 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
 DISPATCH_INTERVAL = 1.0  # seconds between outbox flushes
 RELOAD_INTERVAL = 5.0  # seconds between checks of the rules file
 HEARTBEAT_INTERVAL = 30.0
+RETRY_INTERVAL = 5.0  # seconds between retry rounds of posts that failed to store
+# An alert waiting longer than this is reported to the operator (once per episode).
+DELIVERY_DELAY_NOTICE = timedelta(minutes=15)
 
 
 def live_routes(ruleset: RuleSet, settings: Settings) -> tuple[dict[str, str], list[str]]:
@@ -328,6 +331,9 @@ async def run_live(
     dispatch_interval: float = DISPATCH_INTERVAL,
     reload_interval: float = RELOAD_INTERVAL,
     heartbeat_interval: float = HEARTBEAT_INTERVAL,
+    retry_interval: float = RETRY_INTERVAL,
+    send_timeout: float = SEND_TIMEOUT,
+    delay_notice: timedelta = DELIVERY_DELAY_NOTICE,
 ) -> int:
     """`milwatch run`: listener, alert sender and command handler in one process.
 
@@ -335,7 +341,7 @@ async def run_live(
     make_clients builds the (user, bot) clients, not yet connected (default: the real
     ones, with their session files under settings.data_dir). stop, when given, stops the
     service once set, and no signal handlers are installed (default: a private event set
-    by SIGINT/SIGTERM). The intervals are in seconds.
+    by SIGINT/SIGTERM). The intervals and send_timeout are in seconds.
     """
     import signal
 
@@ -407,8 +413,44 @@ async def run_live(
     sender = TelegramSender(
         bot, user, settings.forward_originals, operator_chat=operator_chat, chunk_spacing=1.05
     )
-    dispatcher = AlertDispatcher(store, {"telegram": sender}, router, utc_now, limiter=RateLimiter(utc_now))
-    pipeline = Pipeline(store, holder.matcher, router)
+    # What makes `milwatch health` fail (the service runs but cannot do its job), and
+    # what it only reports; written with every heartbeat.
+    problems: dict[str, str] = {}
+    warnings: dict[str, str] = {}
+
+    async def alarm(text: str) -> None:
+        """Tell the operator through whatever still works (the log always has it)."""
+        logger.warning("%s", text)
+        where = await sender.alarm(text)
+        if where is None:
+            logger.critical("could not tell the operator through Telegram: %s", text)
+
+    def beat() -> None:
+        detail = f"{beat_counts.get('posts', 0)} posts, {beat_counts.get('alerts', 0)} alerts"
+        write_heartbeat(
+            settings.data_dir, utc_now(), detail, list(problems.values()), list(warnings.values())
+        )
+
+    beat_counts: dict[str, int] = {}
+
+    async def delivery_down(reason: str) -> None:
+        problems["delivery"] = f"alert delivery stopped: {reason}"
+        beat()
+        await alarm(
+            "milwatch: alert delivery STOPPED; new alerts wait in the outbox and go out once "
+            f"this is fixed and milwatch is restarted.\n{reason}"
+        )
+
+    dispatcher = AlertDispatcher(
+        store,
+        {"telegram": sender},
+        router,
+        utc_now,
+        limiter=RateLimiter(utc_now),
+        send_timeout=send_timeout,
+        on_sender_down=delivery_down,
+    )
+    pipeline = Pipeline(store, holder.matcher, router, clock=utc_now)
     listener = ChannelListener(user, store, pipeline, settings, utc_now)
     async def announce(text: str) -> None:
         if operator_chat:
@@ -452,18 +494,60 @@ async def run_live(
                     await sender.notify(operator_chat, text)
             await _wait(stop, reload_interval)
 
-    async def heartbeat_forever() -> None:
+    async def retry_forever() -> None:
         while not stop.is_set():
-            counts = await store.counts()
-            write_heartbeat(settings.data_dir, utc_now(), f"{counts['posts']} posts, {counts['alerts']} alerts")
+            try:
+                await pipeline.retry_due()
+            except Exception:
+                # The queue keeps every failed post; the next round tries again.
+                logger.exception("retrying posts that failed to store failed")
+            for failure in pipeline.take_dead_letters():
+                await alarm(
+                    f"milwatch: post {failure.channel}/{failure.msg_id} could not be stored "
+                    f"after {failure.attempts} attempts and is kept as dead letter "
+                    f"#{failure.failure_id}: {failure.last_error}\n"
+                    "`milwatch status` lists dead letters; `milwatch replay` tries them again."
+                )
+            await _wait(stop, retry_interval)
+
+    async def heartbeat_forever() -> None:
+        told_delay = False
+        while not stop.is_set():
+            beat_counts.update(await store.counts())
+            backlog = await store.delivery_backlog()
+            now = utc_now()
+            oldest = backlog.oldest_created_at
+            if oldest is not None and now - oldest > delay_notice:
+                seconds = int((now - oldest).total_seconds())
+                waited = f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
+                warnings["delay"] = (
+                    f"alert delivery delayed: {backlog.pending} alert(s) waiting, the oldest "
+                    f"for {waited}; last error: {backlog.oldest_error or 'none'}"
+                )
+                if not told_delay:
+                    told_delay = True
+                    await alarm(f"milwatch: {warnings['delay']}")
+            else:
+                warnings.pop("delay", None)
+                told_delay = False
+            dead = sum(c["dead"] for c in (await store.ingest_failure_counts()).values())
+            if dead:
+                warnings["dead"] = (
+                    f"{dead} post(s) could not be stored (dead letters: milwatch status)"
+                )
+            else:
+                warnings.pop("dead", None)
+            beat()
             await _wait(stop, heartbeat_interval)
 
     await adapter.start()
     print(f"milwatch running: {len(settings.channels)} channel(s), {ruleset.summary()}", file=out)
+    dispatching = asyncio.ensure_future(dispatch_forever())
     tasks = {
         asyncio.ensure_future(listener.run()),
-        asyncio.ensure_future(dispatch_forever()),
+        dispatching,
         asyncio.ensure_future(reload_forever()),
+        asyncio.ensure_future(retry_forever()),
         asyncio.ensure_future(heartbeat_forever()),
         asyncio.ensure_future(bot.run_until_disconnected()),
     }
@@ -476,10 +560,17 @@ async def run_live(
             if failure is not None:
                 print(f"milwatch run: stopping: {failure}", file=err)
                 code = 2 if isinstance(failure, FatalTelegramError) else 1
+                problems["stopped"] = f"milwatch stopped: {failure}"
+                beat()
+                await alarm(f"milwatch STOPPED: {failure}")
     finally:
-        # Clean shutdown: stop reading, let in-flight posts finish, keep the outbox.
+        # Clean shutdown: stop reading, finish (and record) the send in progress but
+        # start no other, keep the outbox. Cancelling a send between Telegram's answer
+        # and the outbox record would send that card again at the next start.
         stop.set()
+        dispatcher.request_stop()
         await listener.stop()
+        await asyncio.wait({dispatching}, timeout=send_timeout + 5)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

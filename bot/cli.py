@@ -414,6 +414,61 @@ def cmd_health(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0 if ok else 1
 
 
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Channels, outbox and posts that failed to store (dead letters), from the database."""
+    from bot.health import check_heartbeat
+    from bot.status import status_report
+    from bot.storage import Store
+
+    settings = _settings(args, err)
+    db = args.db or (settings.database if settings is not None else None)
+    if settings is None or db is None:
+        return 2
+    if not db.is_file():
+        print(f"{db}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
+        return 2
+    _, health = check_heartbeat(settings.data_dir, datetime.now(UTC))
+
+    async def read() -> str:
+        async with Store.open(db) as store:
+            return await status_report(store, datetime.now(UTC), health)
+
+    print(f"database: {db}", file=out)
+    print(asyncio.run(read()), file=out)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Give dead letters (all, or the ids given) a fresh round of retries."""
+    from bot.status import replay_dead_letters
+    from bot.storage import Store
+
+    settings = _settings(args, err)
+    db = args.db or (settings.database if settings is not None else None)
+    if settings is None or db is None:
+        return 2
+    if not db.is_file():
+        print(f"{db}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
+        return 2
+
+    async def replay() -> tuple[int, list[int]]:
+        async with Store.open(db) as store:
+            return await replay_dead_letters(store, args.ids)
+
+    queued, unknown = asyncio.run(replay())
+    for failure_id in unknown:
+        print(f"milwatch replay: no dead letter #{failure_id} (see `milwatch status`)", file=err)
+    if queued:
+        print(
+            f"{queued} dead letter(s) queued again: the running service retries them within "
+            "seconds (a stopped one at its next start); `milwatch status` shows how it went",
+            file=out,
+        )
+    elif not unknown:
+        print("no dead letters to replay", file=out)
+    return 1 if unknown else 0
+
+
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the seeds through the whole pipeline with console alerts."""
     from bot.app import run_demo
@@ -555,6 +610,26 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Reads the heartbeat file the service writes every 30 s.")
     env_arg(p)
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("status", help="channels, outbox and dead letters, from the database",
+                       description="Show each channel's reading state, the outbox (pending, in "
+                       "doubt, sent, failed, muted) and the posts that failed to store: those "
+                       "being retried and the dead letters `milwatch replay` tries again. Safe "
+                       "beside a running service.")
+    env_arg(p)
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="database (default: MILWATCH_DB or MILWATCH_DATA_DIR/milwatch.sqlite3)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("replay", help="try dead letters (posts that failed to store) again",
+                       description="Put dead letters back in the retry queue, all of them or the "
+                       "ids `milwatch status` shows; the running service retries them within "
+                       "seconds (a stopped one at its next start).")
+    env_arg(p)
+    p.add_argument("ids", type=int, nargs="*", metavar="ID", help="dead letter ids (default: all)")
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="database (default: MILWATCH_DB or MILWATCH_DATA_DIR/milwatch.sqlite3)")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("explain", help="show which rules and words match a text",
                        description="Explain a match: rules, terms, word forms, spans, fuzzy scores.")

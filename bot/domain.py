@@ -151,3 +151,6 @@ class Alert:
     attempts: int = 0
     last_error: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Set when a send began and its outcome was never recorded (a crash, a timeout):
+    # the card may or may not have reached the chat.
+    in_doubt_since: datetime | None = None

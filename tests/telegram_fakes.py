@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import T0
-from telethon import TelegramClient, functions
+from telethon import TelegramClient, errors, functions
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
@@ -46,6 +46,9 @@ class OfflineNetwork:
         self._ids = itertools.count(1000)
         self.usernames: dict[str, int] = {"frontnews": SOURCE_CHANNEL_ID}
         self.forwarded_ids: list[int] = []
+        # What Telegram keeps: every message sent into a channel/supergroup, by its id,
+        # oldest first; a client on this network reads them back with iter_messages.
+        self.chats: dict[int, list[types.Message]] = {}
 
     def fail(self, request_type: type, *errors_: BaseException, after: int = 0) -> None:
         self._script.setdefault(request_type, []).extend([None] * after + list(errors_))
@@ -71,8 +74,34 @@ class OfflineNetwork:
     def _answer(self, request: Any) -> Any:
         now = datetime.now(UTC)
         if isinstance(request, functions.messages.SendMessageRequest):
+            new_id = next(self._ids)
+            if isinstance(request.peer, types.InputPeerChannel):
+                self.chats.setdefault(request.peer.channel_id, []).append(
+                    types.Message(
+                        id=new_id,
+                        peer_id=types.PeerChannel(request.peer.channel_id),
+                        date=now,
+                        message=request.message,
+                        entities=request.entities,
+                        out=True,
+                    )
+                )
             return types.UpdateShortSentMessage(
-                id=next(self._ids), pts=1, pts_count=1, date=now, out=True
+                id=new_id, pts=1, pts_count=1, date=now, out=True
+            )
+        if isinstance(request, functions.messages.GetHistoryRequest):
+            channel_id = request.peer.channel_id
+            history = self.chats.get(channel_id, [])
+            newest_first = [
+                m for m in reversed(history) if not request.offset_id or m.id < request.offset_id
+            ]
+            return types.messages.ChannelMessages(
+                pts=1,
+                count=len(history),
+                messages=newest_first[: request.limit],
+                topics=[],
+                chats=[_channel(channel_id)],
+                users=[],
             )
         if isinstance(request, functions.messages.ForwardMessagesRequest):
             peer = request.to_peer
@@ -177,6 +206,10 @@ class FakeTelegram:
     connect_errors: list[BaseException] = field(default_factory=list)  # one per connect()
     disconnect_error: BaseException | None = None
     authorized: bool = True
+    sent: list[Any] = field(default_factory=list)  # messages the user account sent
+    # Chats the user account can read besides the channels (by channel id), e.g. the
+    # alert chat the bot writes to: pass OfflineNetwork.chats to share what it holds.
+    readable_chats: dict[int, list[Any]] = field(default_factory=dict)
 
     def add_channel(
         self,
@@ -247,10 +280,17 @@ class FakeTelegram:
                 raise self.join_errors.pop(tg_id)
             self.channels[tg_id].left = False
             return types.Updates(updates=[], users=[], chats=[], date=T0, seq=0)
+        if isinstance(request, functions.messages.SendMessageRequest):
+            self.sent.append(request)
+            return types.UpdateShortSentMessage(
+                id=len(self.sent), pts=1, pts_count=1, date=T0, out=True
+            )
         if isinstance(request, functions.channels.GetChannelsRequest):
             self.calls.append(("get_channels", list(request.id)))
             chats = []
             for inp in request.id:
+                if inp.channel_id not in self.channels:
+                    raise errors.ChannelInvalidError(request=request)  # not a chat we know
                 channel = self.channels[inp.channel_id]
                 assert inp.access_hash == channel.access_hash, "stale access hash"
                 chats.append(channel)
@@ -268,7 +308,15 @@ class FakeTelegram:
     ) -> AsyncIterator[Any]:
         assert not unexpected, f"fake does not model {unexpected}"
         self.calls.append(("iter_messages", (entity, limit, min_id, reverse)))
+        if isinstance(entity, int):  # a chat by its marked id: read what it holds
+            return self._iter_chat(-entity - 1_000_000_000_000, limit)
         return self._iter(entity, limit, min_id, reverse)
+
+    async def _iter_chat(self, channel_id: int, limit: int | None) -> AsyncIterator[Any]:
+        if channel_id not in self.readable_chats:
+            raise errors.ChannelPrivateError(request=None)
+        for message in list(reversed(self.readable_chats[channel_id]))[:limit]:
+            yield message
 
     async def _iter(
         self, entity: Any, limit: int | None, min_id: int, reverse: bool

@@ -260,6 +260,23 @@ async def test_channels_reply(filled: Store, handler: CommandHandler) -> None:
     assert "/channels" in handler.help_text()
 
 
+async def test_channels_reply_shows_posts_that_failed_to_store(
+    filled: Store, handler: CommandHandler
+) -> None:
+    broken = make_post("отвод", 10, "milblog")
+    for _ in range(3):  # the third failure makes it a dead letter
+        await filled.record_ingest_failure(
+            "milblog", "10", broken, "RuntimeError: bug", lambda n: 5, 3
+        )
+    await filled.record_ingest_failure("milblog", "11", None, "ValueError: no date", lambda n: 5, 3)
+    reply = await handler.handle("/channels")
+    assert (
+        "   posts that failed to store: 1 being retried, 1 dead letter(s)"
+        " (`milwatch status`, `milwatch replay`)"
+    ) in reply.splitlines()
+    assert reply.count("failed to store") == 1  # only under @milblog
+
+
 async def test_channels_reply_when_empty(store: Store, clock: FakeClock) -> None:
     reply = await CommandHandler(store, clock).handle("/channels")
     assert reply.startswith("No channels yet")

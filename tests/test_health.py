@@ -28,3 +28,20 @@ def test_missing_or_broken_heartbeat_says_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "heartbeat").write_text("garbage\n", encoding="utf-8")
     ok, message = check_heartbeat(tmp_path, T0)
     assert not ok and "unreadable" in message
+
+
+def test_a_reported_problem_fails_the_check_and_a_warning_does_not(tmp_path: Path) -> None:
+    write_heartbeat(
+        tmp_path,
+        T0,
+        "10 posts",
+        warnings=["alert delivery delayed: 3 alert(s) waiting,\nthe oldest for 20 min"],
+    )
+    ok, message = check_heartbeat(tmp_path, T0)
+    assert ok and message.endswith(
+        "\nwarning: alert delivery delayed: 3 alert(s) waiting, the oldest for 20 min"
+    )
+    stopped = "alert delivery stopped: BOT_TOKEN was rejected"
+    write_heartbeat(tmp_path, T0, "10 posts", problems=[stopped])
+    ok, message = check_heartbeat(tmp_path, T0)
+    assert not ok and "problem: alert delivery stopped: BOT_TOKEN was rejected" in message

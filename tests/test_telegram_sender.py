@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import stat
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,20 @@ from telethon.sessions import MemorySession
 from bot.alerts.card import AlertCard, build_card, render_digest_html, render_html
 from bot.alerts.dispatcher import AlertDispatcher
 from bot.alerts.router import AlertRouter
-from bot.alerts.senders import PermanentSendError, TransientSendError
+from bot.alerts.senders import FatalSendError, PermanentSendError, TransientSendError
 from bot.domain import Alert, Post, Severity, StoredHit
 from bot.settings import Settings
 from bot.storage import Store
 from bot.telegram import clients
 from bot.telegram.errors import FatalTelegramError, NotAuthorizedError
-from bot.telegram.sender import TelegramSender, map_send_error, parse_chat
+from bot.telegram.sender import (
+    RECONCILE_SCAN,
+    REPEAT_NOTE,
+    TelegramSender,
+    card_chunks,
+    map_send_error,
+    parse_chat,
+)
 
 ALERT_CHAT = -1001234567890
 ALERT_CHANNEL_ID = 1234567890
@@ -76,6 +85,14 @@ def bot(network: OfflineNetwork) -> TelegramClient:
     return offline_client(network)
 
 
+def only_the_marker(request: Any) -> bool:
+    """Whether a message's one formatting entity is the invisible delivery marker."""
+    entities = request.entities or []
+    return [(type(e), e.offset, e.length) for e in entities] == [
+        (types.MessageEntityTextUrl, 0, 1)
+    ] and "#mw" in entities[0].url and request.message.startswith("\u200d")
+
+
 # -- sending cards -------------------------------------------------------------------
 
 
@@ -89,11 +106,16 @@ async def test_card_is_sent_as_html_without_preview(
     assert request.peer.channel_id == ALERT_CHANNEL_ID  # "-100…" resolved as a channel
     assert request.no_webpage is True and not request.silent
     # parse_mode='html' reached Telethon: tags became entities, not literal text.
-    assert "<b>" not in request.message and request.message.startswith("HIGH · withdrawal")
+    assert "<b>" not in request.message
+    # The delivery marker: a link on one invisible character before the card's text.
+    assert request.message.startswith("\u200dHIGH · withdrawal")
     kinds = {type(e) for e in request.entities}
     assert {types.MessageEntityBold, types.MessageEntityCode} <= kinds
     links = [e for e in request.entities if isinstance(e, types.MessageEntityTextUrl)]
-    assert [link.url for link in links] == ["https://t.me/frontnews/77"]
+    assert [(link.offset, link.length, link.url) for link in links[:1]] == [
+        (0, 1, "https://t.me/frontnews/77#mw1")
+    ]
+    assert [link.url for link in links[1:]] == ["https://t.me/frontnews/77"]
 
 
 @pytest.mark.parametrize(
@@ -139,11 +161,12 @@ async def test_long_card_chunks_go_out_in_order(
     body = " ".join(f"слово{i} & <i>{i}</i>" for i in range(900)) + " отвод войск"
     alert, card = make_alert(body, ["отвод"])
     card = build_card(alert.hit.post, alert.hit, max_chars=20_000)
-    chunks = render_html(card)
+    chunks = card_chunks([alert], lambda limit: render_html(card, limit))
     assert len(chunks) >= 3
     await TelegramSender(bot).send(alert, card)
     sent = [r.message for r in network.messages]
     assert sent == [tl_html.parse(chunk)[0] for chunk in chunks]
+    assert sent[-1].startswith("\u200d")  # the marker opens the last chunk: arrived whole
     assert all(len(m.encode("utf-16-le")) // 2 <= 4096 for m in sent)
 
 
@@ -175,7 +198,7 @@ async def test_post_text_cannot_inject_markup(
     )
     assert all(isinstance(e, allowed) for e in request.entities)
     urls = [e.url for e in request.entities if isinstance(e, types.MessageEntityTextUrl)]
-    assert urls == ["https://t.me/frontnews/77"]
+    assert urls == ["https://t.me/frontnews/77#mw1", "https://t.me/frontnews/77"]
     highlighted = [
         request.message[e.offset : e.offset + e.length]
         for e in request.entities
@@ -224,8 +247,8 @@ async def test_message_too_long_is_resent_as_plain_text(
     alert, card = make_alert("отвод войск & <b>не тег</b>", ["отвод"])
     await TelegramSender(bot).send(alert, card)
     first, resent = network.messages
-    assert first.entities  # the HTML attempt
-    assert not resent.entities  # the plain-text resend
+    assert len(first.entities) > 1  # the HTML attempt
+    assert only_the_marker(resent)  # the plain-text resend keeps only the delivery marker
     assert resent.message == first.message  # same words, formatting dropped
     assert "<b>не тег</b>" in resent.message and "https://t.me/frontnews/77" in resent.message
 
@@ -238,7 +261,8 @@ async def test_entity_bounds_invalid_is_resent_as_plain_text(
     )
     alert, card = make_alert()
     await TelegramSender(bot).send(alert, card)
-    assert [bool(r.entities) for r in network.messages] == [True, False]
+    first, resent = network.messages
+    assert len(first.entities) > 1 and only_the_marker(resent)
 
 
 async def test_retry_after_partial_send_resumes_with_the_next_chunk(
@@ -247,7 +271,7 @@ async def test_retry_after_partial_send_resumes_with_the_next_chunk(
     body = " ".join(f"слово{i}" for i in range(1500)) + " отвод"
     alert, card = make_alert(body, ["отвод"])
     card = build_card(alert.hit.post, alert.hit, max_chars=20_000)
-    chunks = render_html(card)
+    chunks = card_chunks([alert], lambda limit: render_html(card, limit))
     assert len(chunks) >= 2
     sender = TelegramSender(bot)
     # The connection drops while the second chunk is on its way.
@@ -310,16 +334,17 @@ async def test_unknown_errors_are_left_to_the_dispatcher(
         await TelegramSender(bot).send(alert, card)
 
 
-async def test_fatal_bot_error_is_raised_and_not_a_send_error(
+async def test_fatal_bot_error_stops_the_sender_and_is_neither_retried_nor_given_up(
     network: OfflineNetwork, bot: TelegramClient
 ) -> None:
     network.fail(
         functions.messages.SendMessageRequest, errors.AuthKeyUnregisteredError(request=None)
     )
     alert, card = make_alert()
-    with pytest.raises(FatalTelegramError) as caught:
+    with pytest.raises(FatalSendError, match=r"delete bot\.session") as caught:
         await TelegramSender(bot).send(alert, card)
-    # The dispatcher keeps non-SendErrors pending: no alert is lost to a dead session.
+    # The dispatcher keeps the alert pending and stops sending: no alert is lost to a
+    # dead session, and no retry hammers Telegram with a dead key.
     assert not isinstance(caught.value, PermanentSendError | TransientSendError)
 
 
@@ -452,8 +477,12 @@ async def test_digest_is_one_html_message_silent_only_if_all_are(
     await sender.send_digest([quiet, loud], [quiet_card, loud_card])
     await sender.send_digest([quiet], [quiet_card])
     first, second = network.messages
-    assert first.message == tl_html.parse(render_digest_html([quiet_card, loud_card])[0])[0]
-    assert first.message.startswith("2 alerts") and not first.silent
+    # One invisible marker per alert, then the digest as rendered.
+    (digest,) = render_digest_html([quiet_card, loud_card])
+    assert first.message == "\u200d\u200d" + tl_html.parse(digest)[0]
+    assert first.message.startswith("\u200d\u200d2 alerts") and not first.silent
+    markers = [e.url for e in first.entities if isinstance(e, types.MessageEntityTextUrl)][:2]
+    assert markers == ["https://t.me/frontnews/77#mw1", "https://t.me/frontnews/77#mw2"]
     assert second.silent
 
 
@@ -591,3 +620,116 @@ async def test_interactive_login_prompts_and_refuses_a_bot_token_as_phone() -> N
     assert stub.calls[:3] == ["phone:+7 900 000 00 00", "code:12345", "password:secret"]
     assert "bot token" in prompts[1]
     assert "@analyst_account" in summary and stub.calls[-1] == "disconnect"
+
+
+# -- delivery markers, cards in doubt, the operator told by whatever works ----------------
+
+
+def _in_doubt(alert: Alert, since: datetime) -> Alert:
+    return replace(alert, in_doubt_since=since)
+
+
+async def test_reconcile_finds_a_card_that_arrived_and_knows_one_that_did_not(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    since = datetime.now(UTC)
+    user = offline_client(network)  # the same Telegram: the user account reads the alert chat
+    sender = TelegramSender(bot, user)
+    arrived, card = make_alert(alert_id=7)
+    await sender.send(arrived, card)  # its answer was lost: the outbox never recorded it
+    missing, _ = make_alert(alert_id=8)
+    other_post, _ = make_alert(alert_id=9, post=make_post("отвод войск", 78, "frontnews"))
+    answers = await sender.reconcile(
+        [_in_doubt(arrived, since), _in_doubt(missing, since), _in_doubt(other_post, since)]
+    )
+    assert answers == {7: True, 8: False, 9: False}
+    history = network.of(functions.messages.GetHistoryRequest)[0]
+    assert history.peer == types.InputPeerChannel(ALERT_CHANNEL_ID, ALERT_CHANNEL_ID * 7)
+
+
+async def test_reconcile_stops_at_the_first_attempt_and_cannot_tell_past_its_reading_limit(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    user = offline_client(network)
+    sender = TelegramSender(bot, user)
+    alert, card = make_alert(alert_id=7)
+    await sender.send(alert, card)
+    later = datetime.now(UTC) + timedelta(minutes=10)  # the card is older than the attempt
+    assert await sender.reconcile([_in_doubt(alert, later)]) == {7: False}
+    chat = network.chats[ALERT_CHANNEL_ID]
+    for n in range(RECONCILE_SCAN):  # a busy chat: the card is further back than we read
+        chat.append(
+            types.Message(id=5000 + n, peer_id=chat[0].peer_id, date=chat[0].date, message=f"{n}")
+        )
+    assert await sender.reconcile([_in_doubt(alert, datetime.now(UTC))]) == {7: None}
+
+
+async def test_reconcile_of_a_chat_the_user_cannot_read_is_unknown(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    alert, _ = make_alert(alert_id=7)
+    doubtful = _in_doubt(alert, datetime.now(UTC))
+    assert await TelegramSender(bot).reconcile([doubtful]) == {7: None}  # no user account
+    network.fail(functions.messages.GetHistoryRequest, errors.ChannelPrivateError(request=None))
+    assert await TelegramSender(bot, offline_client(network)).reconcile([doubtful]) == {7: None}
+
+
+async def test_a_card_that_may_be_a_repeat_says_so_first(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    alert, card = make_alert()
+    alert = replace(alert, extra={**alert.extra, "repeat": "1"})
+    await TelegramSender(bot).send(alert, card)
+    (request,) = network.messages
+    first_line = request.message.split("\n", 1)[0]
+    assert first_line == "\u200d" + REPEAT_NOTE
+    assert "HIGH · withdrawal" in request.message.split("\n", 2)[1]
+
+
+async def test_a_refused_digest_is_not_reported_as_given_up(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    network.fail(functions.messages.SendMessageRequest, errors.MessageTooLongError(request=None))
+    network.fail(functions.messages.SendMessageRequest, errors.MessageTooLongError(request=None))
+    first, first_card = make_alert(alert_id=1)
+    second, second_card = make_alert(alert_id=2)
+    sender = TelegramSender(bot, operator_chat="4242")
+    with pytest.raises(PermanentSendError):
+        await sender.send_digest([first, second], [first_card, second_card])
+    # The dispatcher sends each alert on its own next: nothing was given up yet.
+    assert all("given up" not in r.message for r in network.messages)
+
+
+async def test_alarm_reaches_the_operator_through_the_user_account_when_the_bot_is_revoked(
+    network: OfflineNetwork, bot: TelegramClient, user_network: OfflineNetwork, user: TelegramClient
+) -> None:
+    network.fail(
+        functions.messages.SendMessageRequest, errors.AccessTokenInvalidError(request=None)
+    )
+    sender = TelegramSender(bot, user, operator_chat="4242")
+    where = await sender.alarm("milwatch: alert delivery stopped: BOT_TOKEN was rejected")
+    assert where == "the operator chat (user account)"
+    (notice,) = user_network.messages
+    assert notice.peer == types.InputPeerUser(user_id=4242, access_hash=4242 * 3)
+    assert notice.message == "milwatch: alert delivery stopped: BOT_TOKEN was rejected"
+    # Nobody to reach but the account itself: its Saved Messages.
+    user_network.fail(
+        functions.messages.SendMessageRequest, errors.UserIsBlockedError(request=None)
+    )
+    network.fail(
+        functions.messages.SendMessageRequest, errors.AccessTokenInvalidError(request=None)
+    )
+    assert await sender.alarm("again") == "the user account's Saved Messages"
+    assert isinstance(user_network.messages[-1].peer, types.InputPeerSelf)
+
+
+async def test_a_card_resent_as_plain_text_is_still_found_by_its_marker(
+    network: OfflineNetwork, bot: TelegramClient
+) -> None:
+    since = datetime.now(UTC)
+    refused = errors.EntityBoundsInvalidError(request=None)
+    network.fail(functions.messages.SendMessageRequest, refused)
+    sender = TelegramSender(bot, offline_client(network))
+    alert, card = make_alert(alert_id=7)
+    await sender.send(alert, card)
+    assert await sender.reconcile([_in_doubt(alert, since)]) == {7: True}

@@ -4,29 +4,43 @@ With a RateLimiter, every message first asks the limiter for its chat; an alert
 that may not go yet is deferred (its next attempt moved, no attempt counted), never
 dropped. When more than digest_threshold alerts are due for one destination in
 one flush, and its sender can send digests, they go out as digest messages.
+
+Exactly once, as far as Telegram lets us know: before a send, its alerts are marked
+"sending" in the store (committed); the outcome clears or replaces the mark. An alert
+still marked at the next flush (the process died mid-send, or the send timed out) is
+in doubt: its sender looks for the card in the chat (reconcile) and it is marked sent
+if the card is there, sent normally if the chat shows it never arrived, and sent with
+a "may be a repeat" line when the chat cannot be read. A stop request (SIGTERM) lets
+the send in progress finish and be recorded, and starts no other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, TypeVar, cast
 
-from bot.alerts.card import AlertCard, build_card, digest_fit
+from bot.alerts.card import TELEGRAM_MESSAGE_LIMIT, AlertCard, build_card, digest_fit
 from bot.alerts.ratelimit import RateLimiter
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import (
+    DELIVERY_RESERVE,
+    EXTRA_ALERT_IDS,
     EXTRA_DESTINATION,
+    EXTRA_REPEAT,
     EXTRA_ROUTE,
     EXTRA_SILENT,
     DigestSender,
+    FatalSendError,
     PermanentSendError,
+    ReconcilingSender,
     Sender,
     TransientSendError,
     supports_digest,
+    supports_reconcile,
 )
 from bot.domain import Alert, Severity, StoredHit
 from bot.storage import Store
@@ -35,6 +49,18 @@ from bot.storage.store import Mute
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Notify = Callable[[str], Awaitable[None]]
+_T = TypeVar("_T")
+
+SEND_TIMEOUT = 60.0  # seconds one send (a card with its chunks, or a digest) may take
+
+
+class SendTimeout(TransientSendError):
+    """The send did not finish in time; the card may still arrive (in doubt)."""
+
+    def __init__(self, seconds: float) -> None:
+        """Say how long was waited."""
+        super().__init__(f"send timed out after {seconds:g}s", in_doubt=True)
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,8 @@ class DispatchReport:
     deferred: int = 0
     digests: int = 0  # digest messages delivered (their alerts are counted in sent)
     muted: int = 0  # dropped unsent: an operator muted their channel or rule meanwhile
+    reconciled: int = 0  # in doubt, found in the chat: marked sent without sending again
+    repeats: int = 0  # in doubt, the chat could not be checked: sent saying "may be a repeat"
 
 
 def limiter_chat(destination: str) -> str:
@@ -77,9 +105,15 @@ class _Job:
     # Other due alerts for the same post and chat: one card names every rule that fired,
     # so a post matching three rules rings once, not three times.
     companions: list[_Job] = field(default_factory=list)
+    # An earlier send may have arrived and the chat could not be checked.
+    repeat: bool = False
 
     def all_ids(self) -> list[int]:
         return [self.alert.alert_id, *(c.alert.alert_id for c in self.companions)]
+
+    def uncertain(self) -> bool:
+        """Whether an earlier, unrecorded send of this card may have arrived."""
+        return self.repeat or any(c.repeat for c in self.companions)
 
 
 @dataclass
@@ -90,6 +124,8 @@ class _Tally:
     deferred: int = 0
     digests: int = 0
     muted: int = 0
+    reconciled: int = 0
+    repeats: int = 0
     # (next attempt, reason) -> alert ids, written in one transaction each at the end.
     deferrals: dict[tuple[datetime, str], list[int]] = field(default_factory=dict)
 
@@ -99,7 +135,16 @@ class _Tally:
             setattr(self, outcome, getattr(self, outcome) + 1)
 
     def report(self) -> DispatchReport:
-        return DispatchReport(self.sent, self.retried, self.failed, self.deferred, self.digests, self.muted)
+        return DispatchReport(
+            self.sent,
+            self.retried,
+            self.failed,
+            self.deferred,
+            self.digests,
+            self.muted,
+            self.reconciled,
+            self.repeats,
+        )
 
 
 class AlertDispatcher:
@@ -118,6 +163,8 @@ class AlertDispatcher:
         batch_size: int = 100,
         limiter: RateLimiter | None = None,
         digest_threshold: int | None = 5,
+        send_timeout: float | None = SEND_TIMEOUT,
+        on_sender_down: Notify | None = None,
     ) -> None:
         """senders: one Sender for everything, or keyed by destination / its 'kind:' prefix.
 
@@ -126,6 +173,10 @@ class AlertDispatcher:
         limiter: Telegram send limits, keyed by limiter_chat(destination); None sends
         as fast as the senders allow. digest_threshold: more alerts than this due for
         one destination in one flush go out as digests (None: never).
+        send_timeout: seconds one send may take before it is abandoned (in doubt) and
+        the alerts behind it go ahead (None: no limit).
+        on_sender_down: told once, with the reason, when a sender reports that it can
+        deliver nothing until a human acts (FatalSendError); its alerts stay pending.
         """
         self._store = store
         self._senders: Mapping[str, Sender] | None
@@ -142,8 +193,22 @@ class AlertDispatcher:
         self._batch_size = batch_size
         self._limiter = limiter
         self._digest_threshold = digest_threshold
+        self._send_timeout = send_timeout
+        self._on_sender_down = on_sender_down
+        # Senders that reported FatalSendError: id(sender) -> the reason.
+        self._down: dict[int, str] = {}
+        self._stopping = False
         # Two overlapping flushes would both see the same pending alert and send it twice.
         self._lock = asyncio.Lock()
+
+    @property
+    def down(self) -> list[str]:
+        """Why senders stopped delivering (empty while every sender works)."""
+        return list(self._down.values())
+
+    def request_stop(self) -> None:
+        """Start no further send; the one in progress finishes and is recorded."""
+        self._stopping = True
 
     def sender_for(self, destination: str) -> Sender | None:
         """The sender for a destination: exact key first, then the part before ':'."""
@@ -163,6 +228,8 @@ class AlertDispatcher:
     async def flush(self) -> DispatchReport:
         """Send every due alert once; never resends an alert already marked sent."""
         async with self._lock:
+            if self._stopping:
+                return DispatchReport()
             return await self._flush()
 
     async def _flush(self) -> DispatchReport:
@@ -184,6 +251,7 @@ class AlertDispatcher:
             logger.info("%d queued alert(s) dropped: %s", len(ids), reason)
             tally.muted += await self._store.mark_muted_many(ids, reason)
         muted_ids = {i for ids in dropped.values() for i in ids}
+        candidates: list[tuple[Alert, str, str, Sender]] = []
         for alert in due:
             if alert.alert_id in muted_ids:
                 continue
@@ -195,7 +263,15 @@ class AlertDispatcher:
                 await self._store.mark_failed(alert.alert_id, f"no sender for {destination!r}")
                 tally.failed += 1
                 continue
-            job = _Job(alert, route, destination, sender)
+            if id(sender) in self._down:
+                tally.deferred += 1  # kept pending, untouched, until the sender works again
+                continue
+            candidates.append((alert, route, destination, sender))
+        done, repeat = await self._reconcile(candidates, tally)
+        for alert, route, destination, sender in candidates:
+            if alert.alert_id in done:
+                continue
+            job = _Job(alert, route, destination, sender, repeat=alert.alert_id in repeat)
             key = (destination, alert.hit.post.channel, alert.hit.post.msg_id)
             first = same_post.get(key)
             if first is not None:
@@ -210,6 +286,8 @@ class AlertDispatcher:
         for job in jobs:
             if job.alert.alert_id in handled:
                 continue
+            if self._stopping:
+                break  # the rest stay pending, untouched
             group = by_destination[job.destination]
             if self._digestible(group, job.sender):
                 # The whole burst for this destination is handled at its oldest alert.
@@ -217,8 +295,10 @@ class AlertDispatcher:
                 await self._deliver_digests(group, throttled, tally)
                 continue
             handled.add(job.alert.alert_id)
-            if self._limiter is None and id(job.sender) in throttled:
-                tally.deferred += 1
+            if id(job.sender) in self._down or (
+                self._limiter is None and id(job.sender) in throttled
+            ):
+                tally.deferred += 1 + len(job.companions)
                 continue
             if self._rate_limited([job], tally):
                 continue
@@ -226,6 +306,77 @@ class AlertDispatcher:
         for (next_at, reason), ids in tally.deferrals.items():
             await self._store.defer_many(ids, next_at, reason)
         return tally.report()
+
+    async def _reconcile(
+        self, candidates: list[tuple[Alert, str, str, Sender]], tally: _Tally
+    ) -> tuple[set[int], set[int]]:
+        """Settle alerts in doubt.
+
+        Returns the ids found in the chat (now marked sent) and the ids to send as
+        possible repeats (the chat could not tell).
+        """
+        doubtful: dict[tuple[int, str], list[Alert]] = {}
+        senders: dict[int, Sender] = {}
+        for alert, route, destination, sender in candidates:
+            if alert.in_doubt_since is not None:
+                prepared = replace(
+                    alert, extra={**alert.extra, EXTRA_ROUTE: route, EXTRA_DESTINATION: destination}
+                )
+                doubtful.setdefault((id(sender), destination), []).append(prepared)
+                senders[id(sender)] = sender
+        found: set[int] = set()
+        unknown: set[int] = set()
+        for (sender_id, destination), alerts in doubtful.items():
+            sender = senders[sender_id]
+            answers: Mapping[int, bool | None] = {}
+            if supports_reconcile(sender):
+                try:
+                    answers = await self._bounded(
+                        cast(ReconcilingSender, sender).reconcile(alerts)
+                    )
+                except Exception:
+                    # Not knowing is the safe answer: the card goes out marked as a
+                    # possible repeat, never silently twice and never not at all.
+                    logger.exception("could not check %s for cards in doubt", destination)
+            for alert in alerts:
+                answer = answers.get(alert.alert_id)
+                if answer is True:
+                    found.add(alert.alert_id)
+                elif answer is None:
+                    unknown.add(alert.alert_id)
+            logger.warning(
+                "%d alert(s) to %s were in doubt (a send was interrupted): %d found in the"
+                " chat, %d surely not sent, %d unknown (sent again as possible repeats)",
+                len(alerts),
+                destination,
+                sum(a.alert_id in found for a in alerts),
+                sum(answers.get(a.alert_id) is False for a in alerts),
+                sum(a.alert_id in unknown for a in alerts),
+            )
+        if found:
+            tally.reconciled += await self._store.mark_sent_many(sorted(found))
+        settled = [
+            alert.alert_id
+            for alerts in doubtful.values()
+            for alert in alerts
+            if alert.alert_id not in found and alert.alert_id not in unknown
+        ]
+        if settled:
+            await self._store.clear_sending_many(settled)
+        return found, unknown
+
+    async def _bounded(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """Await work, abandoning it after send_timeout (SendTimeout)."""
+        if self._send_timeout is None:
+            return await work
+        timeout = asyncio.timeout(self._send_timeout)
+        try:
+            async with timeout:
+                return await work
+        except TimeoutError:
+            if timeout.expired():
+                raise SendTimeout(self._send_timeout) from None
+            raise
 
     def _digestible(self, group: list[_Job], sender: Sender) -> bool:
         threshold = self._digest_threshold
@@ -242,51 +393,89 @@ class AlertDispatcher:
         return True
 
     def _defer(self, jobs: list[_Job], seconds: float, reason: str, tally: _Tally) -> None:
+        """Postpone jobs with their companions (a card's alerts wait together)."""
         next_at = self._clock() + timedelta(seconds=seconds)
-        tally.deferrals.setdefault((next_at, reason), []).extend(j.alert.alert_id for j in jobs)
-        tally.deferred += len(jobs)
+        ids = [alert_id for job in jobs for alert_id in job.all_ids()]
+        tally.deferrals.setdefault((next_at, reason), []).extend(ids)
+        tally.deferred += len(ids)
 
     def _prepare(self, job: _Job) -> Alert:
-        """The alert as a sender sees it: route, destination and silent flag in extra."""
-        return replace(
-            job.alert,
-            extra={
-                **job.alert.extra,
-                EXTRA_ROUTE: job.route,
-                EXTRA_DESTINATION: job.destination,
-                EXTRA_SILENT: "1" if self._router.silent(merged_hit(job)) else "0",
-            },
-        )
+        """The alert as a sender sees it: route, destination, silent, repeat, covered ids."""
+        extra = {
+            **job.alert.extra,
+            EXTRA_ROUTE: job.route,
+            EXTRA_DESTINATION: job.destination,
+            EXTRA_SILENT: "1" if self._router.silent(merged_hit(job)) else "0",
+            EXTRA_ALERT_IDS: ",".join(str(i) for i in job.all_ids()),
+        }
+        if job.uncertain():
+            extra[EXTRA_REPEAT] = "1"
+        return replace(job.alert, extra=extra)
+
+    async def _begin(self, jobs: list[_Job], tally: _Tally) -> None:
+        """Mark the jobs' alerts as being sent, committed before anything leaves."""
+        await self._store.mark_sending_many([i for job in jobs for i in job.all_ids()])
+        tally.repeats += sum(1 + len(job.companions) for job in jobs if job.uncertain())
+
+    async def _refused(self, jobs: list[_Job]) -> None:
+        """The chat surely did not get these cards: drop the mark set by _begin.
+
+        Cards already in doubt from an earlier attempt keep it: that attempt may
+        have arrived.
+        """
+        ids = [i for job in jobs if not job.uncertain() for i in job.all_ids()]
+        if ids:
+            await self._store.clear_sending_many(ids)
+
+    async def _sender_down(self, sender: Sender, exc: FatalSendError) -> None:
+        """Stop using a sender that can deliver nothing; tell the operator once."""
+        if id(sender) in self._down:
+            return
+        self._down[id(sender)] = str(exc)
+        logger.critical("alert delivery stopped, alerts stay queued: %s", exc)
+        if self._on_sender_down is not None:
+            try:
+                await self._on_sender_down(str(exc))
+            except Exception:  # the notice is best effort; the log has it
+                logger.exception("could not report the stopped delivery")
 
     async def _deliver(self, job: _Job, throttled: set[int], tally: _Tally) -> str:
         """Try one alert; record the outcome; return 'sent', 'retried', 'failed' or 'deferred'."""
         alert, destination = job.alert, job.destination
-        attempt = alert.attempts + 1
+        card = build_card(alert.hit.post, merged_hit(job))
+        await self._begin([job], tally)
         try:
-            card = build_card(alert.hit.post, merged_hit(job))
-            await job.sender.send(self._prepare(job), card)
+            await self._bounded(job.sender.send(self._prepare(job), card))
         except PermanentSendError as exc:
             logger.error("alert %d to %s failed permanently: %s", alert.alert_id, destination, exc)
             for alert_id in job.all_ids():
                 await self._store.mark_failed(alert_id, _describe(exc))
             tally.failed += len(job.companions)
             return "failed"
+        except FatalSendError as exc:
+            await self._refused([job])
+            await self._sender_down(job.sender, exc)
+            tally.deferred += 1 + len(job.companions)
+            return "deferred"
         except TransientSendError as exc:
-            if exc.retry_after is not None:
-                if self._flood_wait([job, *job.companions], exc.retry_after, tally):
+            if exc.in_doubt:
+                # A hung or cut connection: the alerts behind this one wait for the
+                # next flush instead of queueing behind it.
+                throttled.add(id(job.sender))
+            elif exc.retry_after is not None:
+                await self._refused([job])
+                if self._flood_wait([job], exc.retry_after, tally):
                     return "deferred"
                 throttled.add(id(job.sender))
-            await self._retry_companions(job, exc, exc.retry_after, tally)
-            return await self._retry(alert, attempt, exc, exc.retry_after)
+            return await self._retry_job(job, exc, exc.retry_after, tally)
         except Exception as exc:
             # An unexpected error (network library quirk, bug in a sender) is
-            # treated as transient: retrying costs little, dropping an alert
-            # about troop movements costs a lot.
+            # treated as transient, and the card as possibly sent: retrying costs
+            # little, dropping an alert about troop movements costs a lot.
             logger.exception("alert %d to %s: unexpected send error", alert.alert_id, destination)
-            await self._retry_companions(job, exc, None, tally)
-            return await self._retry(alert, attempt, exc, None)
-        # Mark immediately after the send: if we crash before this line the alert
-        # is resent on restart (at least once), but never after it is recorded.
+            return await self._retry_job(job, exc, None, tally, in_doubt=True)
+        # Marked right after the send. A crash before this line leaves the "sending"
+        # mark: the next start checks the chat before sending the card again.
         if job.companions:
             await self._store.mark_sent_many(job.all_ids())
             tally.sent += len(job.companions)
@@ -312,53 +501,64 @@ class AlertDispatcher:
         start = 0
         while start < len(group):
             remaining = group[start:]
-            if self._limiter is None and id(sender) in throttled:
-                tally.deferred += len(remaining)
+            if self._stopping:
+                return  # the rest stay pending, untouched
+            if id(sender) in self._down or (self._limiter is None and id(sender) in throttled):
+                tally.deferred += sum(1 + len(job.companions) for job in remaining)
                 return
             if self._rate_limited(remaining, tally):
                 return
             # One digest is one message: as many alerts as fit; the rest wait their turn.
-            size = digest_fit(cards[start:]) if len(remaining) > 1 else 1
+            size = (
+                digest_fit(cards[start:], TELEGRAM_MESSAGE_LIMIT - DELIVERY_RESERVE)
+                if len(remaining) > 1
+                else 1
+            )
             if size == 1:
                 tally.count(await self._deliver(remaining[0], throttled, tally))
                 start += 1
                 continue
             batch = remaining[:size]
             ids = [alert_id for job in batch for alert_id in job.all_ids()]
+            await self._begin(batch, tally)
             try:
-                await sender.send_digest(
-                    deliveries[start : start + size], cards[start : start + size]
-                )
+                batch_alerts = deliveries[start : start + size]
+                batch_cards = cards[start : start + size]
+                await self._bounded(sender.send_digest(batch_alerts, batch_cards))
             except PermanentSendError as exc:
                 # Perhaps the digest itself was refused: send its oldest alert on its
                 # own with the message already granted, so every round makes progress.
+                # The others stay pending, untouched, for the next round.
                 logger.error(
                     "digest of %d alerts to %s failed permanently (%s); sending singly",
                     size,
                     group[0].destination,
                     exc,
                 )
+                await self._refused(batch)
                 tally.count(await self._deliver(remaining[0], throttled, tally))
                 start += 1
                 continue
+            except FatalSendError as exc:
+                await self._refused(batch)
+                await self._sender_down(sender, exc)
+                continue
             except TransientSendError as exc:
-                if exc.retry_after is not None:
+                if exc.in_doubt:
+                    throttled.add(id(sender))
+                elif exc.retry_after is not None:
+                    await self._refused(batch)
                     if self._flood_wait(remaining, exc.retry_after, tally):
                         return
                     throttled.add(id(sender))
-                    for job in batch:
-                        attempt = job.alert.attempts + 1
-                        tally.count(await self._retry(job.alert, attempt, exc, exc.retry_after))
-                    tally.deferred += len(remaining) - size
-                    return
                 for job in batch:
-                    tally.count(await self._retry(job.alert, job.alert.attempts + 1, exc, None))
+                    tally.count(await self._retry_job(job, exc, exc.retry_after, tally))
                 start += size
                 continue
             except Exception as exc:
                 logger.exception("digest to %s: unexpected send error", group[0].destination)
                 for job in batch:
-                    tally.count(await self._retry(job.alert, job.alert.attempts + 1, exc, None))
+                    tally.count(await self._retry_job(job, exc, None, tally, in_doubt=True))
                 start += size
                 continue
             # One transaction for the whole digest: after a crash it is resent whole
@@ -368,15 +568,51 @@ class AlertDispatcher:
             tally.digests += 1
             start += size
 
-    async def _retry_companions(
-        self, job: _Job, exc: BaseException, retry_after: float | None, tally: _Tally
-    ) -> None:
-        """Companions share their card's fate, so they stay together for the next try."""
+    async def _retry_job(
+        self,
+        job: _Job,
+        exc: BaseException,
+        retry_after: float | None,
+        tally: _Tally,
+        *,
+        in_doubt: bool | None = None,
+    ) -> str:
+        """Retry a card's alerts together; companions are tallied here, the outcome of
+        the job's own alert is returned. Companions share their card's fate, so they
+        stay together for the next try instead of going out as cards of their own."""
+        doubt = in_doubt if in_doubt is not None else getattr(exc, "in_doubt", False)
+        # One moment for the whole card: were the companions due a microsecond later
+        # than their card, a flush in between would send them as a card of their own.
+        now = self._clock()
         for companion in job.companions:
-            tally.count(await self._retry(companion.alert, companion.alert.attempts + 1, exc, retry_after))
+            tally.count(
+                await self._retry(
+                    companion.alert,
+                    job.alert.attempts + 1,
+                    exc,
+                    retry_after,
+                    in_doubt=doubt or job.uncertain(),
+                    now=now,
+                )
+            )
+        return await self._retry(
+            job.alert,
+            job.alert.attempts + 1,
+            exc,
+            retry_after,
+            in_doubt=doubt or job.uncertain(),
+            now=now,
+        )
 
     async def _retry(
-        self, alert: Alert, attempt: int, exc: BaseException, retry_after: float | None
+        self,
+        alert: Alert,
+        attempt: int,
+        exc: BaseException,
+        retry_after: float | None,
+        *,
+        in_doubt: bool = False,
+        now: datetime | None = None,
     ) -> str:
         error = _describe(exc)
         if self._max_attempts is not None and attempt >= self._max_attempts:
@@ -386,7 +622,7 @@ class AlertDispatcher:
             await self._store.mark_failed(alert.alert_id, error)
             return "failed"
         delay = self.backoff(attempt, retry_after)
-        next_at = self._clock() + timedelta(seconds=delay)
+        next_at = (now or self._clock()) + timedelta(seconds=delay)
         logger.warning(
             "alert %d: attempt %d failed (%s); retrying in %.0fs",
             alert.alert_id,
@@ -394,7 +630,7 @@ class AlertDispatcher:
             error,
             delay,
         )
-        await self._store.mark_retry(alert.alert_id, error, next_at)
+        await self._store.mark_retry(alert.alert_id, error, next_at, in_doubt=in_doubt)
         return "retried"
 
 

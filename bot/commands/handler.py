@@ -457,6 +457,7 @@ class CommandHandler:
         if not channels:
             return "No channels yet: none configured (CHANNELS) or none read so far."
         now = self._clock()
+        failures = await self._store.ingest_failure_counts()
         lines = [f"{len(channels)} channel(s):"]
         for channel in channels:
             head = display_channel(channel.username)
@@ -473,6 +474,13 @@ class CommandHandler:
             lines.append(f"{head} · {seen}")
             if channel.last_error:
                 lines.append(f"   last error: {channel.last_error}")
+            failed = failures.get(channel.username, {})
+            if failed.get("retrying") or failed.get("dead"):
+                lines.append(
+                    f"   posts that failed to store: {failed.get('retrying', 0)} being retried,"
+                    f" {failed.get('dead', 0)} dead letter(s)"
+                    " (`milwatch status`, `milwatch replay`)"
+                )
         return "\n".join(lines)
 
     async def _feedback_stats(self, command: FeedbackStatsCommand) -> str:

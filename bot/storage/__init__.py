@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from bot.storage.store import ChannelState, PostWrite, RulesetRecord, Store, fold_text
+from bot.storage.store import (
+    ChannelState,
+    DeliveryBacklog,
+    IngestFailure,
+    PostWrite,
+    RulesetRecord,
+    Store,
+    fold_text,
+)
 
-__all__ = ["ChannelState", "PostWrite", "RulesetRecord", "Store", "fold_text"]
+__all__ = [
+    "ChannelState",
+    "DeliveryBacklog",
+    "IngestFailure",
+    "PostWrite",
+    "RulesetRecord",
+    "Store",
+    "fold_text",
+]

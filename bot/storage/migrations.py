@@ -150,6 +150,24 @@ ALTER TABLE hits ADD COLUMN quiet INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hits ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';
 """
 
+_V6_DELIVERY_SAFETY = """
+CREATE TABLE ingest_failures (
+    id               INTEGER PRIMARY KEY,
+    channel          TEXT NOT NULL COLLATE NOCASE,
+    msg_id           TEXT NOT NULL,
+    post             TEXT,
+    status           TEXT NOT NULL DEFAULT 'retrying' CHECK (status IN ('retrying', 'dead')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT NOT NULL,
+    next_attempt_at  TEXT NOT NULL,
+    first_failed_at  TEXT NOT NULL,
+    last_failed_at   TEXT NOT NULL,
+    UNIQUE (channel, msg_id)
+);
+CREATE INDEX ingest_failures_due ON ingest_failures(status, next_attempt_at);
+ALTER TABLE alerts ADD COLUMN sending_at TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1_SCHEMA),
     # Operators silence a channel or a rule for a while: hits are kept, alerts are not sent.
@@ -160,6 +178,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "muted alerts", _V4_MUTED_ALERTS),
     # The relevance stage's score and evidence per hit; quiet hits are kept, not alerted.
     Migration(5, "hit relevance", _V5_RELEVANCE),
+    # Posts that failed to store wait for a retry (then a dead letter) instead of being
+    # skipped; an alert whose send began but was never recorded is known to be in doubt.
+    Migration(6, "ingest failures, alerts in doubt", _V6_DELIVERY_SAFETY),
 )
 
 

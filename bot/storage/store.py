@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -132,6 +132,64 @@ class ChannelState:
     last_msg_id: int | None
     last_post_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class IngestFailure:
+    """A post that failed to store: retried with backoff, then kept as a dead letter."""
+
+    failure_id: int
+    channel: str
+    msg_id: str
+    post: Post | None  # None: no post could be built from the message; it is read again
+    status: str  # "retrying" or "dead"
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryBacklog:
+    """Alerts still waiting in the outbox: how many, since when, and why."""
+
+    pending: int
+    in_doubt: int
+    oldest_created_at: datetime | None
+    oldest_error: str | None
+
+
+def post_to_json(post: Post) -> str:
+    """A post as JSON text, for the retry queue (naive dates are kept as they came)."""
+    return json.dumps(
+        {
+            "channel": post.channel,
+            "msg_id": post.msg_id,
+            "date": post.date.isoformat() if isinstance(post.date, datetime) else str(post.date),
+            "text": post.text,
+            "channel_title": post.channel_title,
+            "link": post.link,
+            "forwarded_from": post.forwarded_from,
+            "edited": bool(post.edited),
+        },
+        ensure_ascii=False,
+    )
+
+
+def post_from_json(text: str) -> Post:
+    """The post post_to_json wrote."""
+    data = json.loads(text)
+    return Post(
+        channel=data["channel"],
+        msg_id=data["msg_id"],
+        date=datetime.fromisoformat(data["date"]),
+        text=data["text"],
+        channel_title=data.get("channel_title"),
+        link=data.get("link"),
+        forwarded_from=data.get("forwarded_from"),
+        edited=bool(data.get("edited")),
+    )
 
 
 @dataclass(frozen=True)
@@ -302,6 +360,10 @@ class Store:
 
     def _now(self) -> str:
         return to_db_time(self._clock())
+
+    def now(self) -> datetime:
+        """The store's clock: the time it writes into created/due columns."""
+        return self._clock()
 
     # -- channels -----------------------------------------------------------
 
@@ -479,6 +541,160 @@ class Store:
             )
             return cur.rowcount > 0
 
+    # -- posts that failed to store: retry queue and dead letters ---------------
+
+    async def record_ingest_failure(
+        self,
+        channel: str,
+        msg_id: str,
+        post: Post | None,
+        error: str,
+        delay: Callable[[int], float],
+        max_attempts: int,
+    ) -> IngestFailure:
+        """Count one failed attempt to store a post; after max_attempts it is a dead letter.
+
+        delay(attempts) is the number of seconds until the next try. The latest content
+        wins (an edit may arrive while the post waits); a dead letter stays dead until
+        requeue_ingest_failures().
+        """
+        name = channel.strip().lstrip("@") or "?"
+        key = str(msg_id).strip() or "?"
+        payload = post_to_json(post) if post is not None else None
+        now = self._now()
+        async with self.transaction():
+            old = await self._fetchone(
+                "SELECT attempts, status FROM ingest_failures WHERE channel = ? AND msg_id = ?",
+                (name, key),
+            )
+            attempts = (int(old["attempts"]) if old is not None else 0) + 1
+            dead = attempts >= max_attempts or (old is not None and old["status"] == "dead")
+            next_attempt_at = self._clock() + timedelta(seconds=delay(attempts))
+            await self._db.execute(
+                "INSERT INTO ingest_failures (channel, msg_id, post, status, attempts, last_error,"
+                " next_attempt_at, first_failed_at, last_failed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(channel, msg_id) DO UPDATE SET"
+                " post = COALESCE(excluded.post, post), status = excluded.status,"
+                " attempts = excluded.attempts, last_error = excluded.last_error,"
+                " next_attempt_at = excluded.next_attempt_at,"
+                " last_failed_at = excluded.last_failed_at",
+                (
+                    name,
+                    key,
+                    payload,
+                    "dead" if dead else "retrying",
+                    attempts,
+                    error,
+                    to_db_time(next_attempt_at),
+                    now,
+                    now,
+                ),
+            )
+            row = await self._fetchone(
+                "SELECT * FROM ingest_failures WHERE channel = ? AND msg_id = ?", (name, key)
+            )
+        assert row is not None
+        return self._failure_from_row(row)
+
+    async def clear_ingest_failure(self, channel: str, msg_id: str) -> bool:
+        """Forget a failure once its post is stored; False if there was none."""
+        async with self.transaction():
+            cur = await self._db.execute(
+                "DELETE FROM ingest_failures WHERE channel = ? AND msg_id = ?",
+                (channel.strip().lstrip("@"), str(msg_id).strip()),
+            )
+            return cur.rowcount > 0
+
+    async def due_ingest_failures(self, now: datetime, limit: int = 50) -> list[IngestFailure]:
+        """Failed posts whose content is kept and whose next try is due, oldest first."""
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT * FROM ingest_failures WHERE status = 'retrying' AND post IS NOT NULL"
+                " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+                (to_db_time(now), int(limit)),
+            )
+        return [self._failure_from_row(row) for row in rows]
+
+    async def list_ingest_failures(
+        self, status: str | None = None, limit: int = 100
+    ) -> list[IngestFailure]:
+        """Failed posts (all, or of one status), oldest first."""
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT * FROM ingest_failures WHERE (? IS NULL OR status = ?)"
+                " ORDER BY first_failed_at, id LIMIT ?",
+                (status, status, int(limit)),
+            )
+        return [self._failure_from_row(row) for row in rows]
+
+    async def ingest_failure_counts(self) -> dict[str, dict[str, int]]:
+        """Per channel: how many posts are waiting for a retry and how many are dead letters."""
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT channel, status, COUNT(*) FROM ingest_failures GROUP BY channel, status"
+            )
+        counts: dict[str, dict[str, int]] = {}
+        for channel, status, count in rows:
+            counts.setdefault(str(channel), {"retrying": 0, "dead": 0})[str(status)] = int(count)
+        return counts
+
+    async def requeue_ingest_failures(self, failure_ids: Sequence[int] | None = None) -> int:
+        """Give dead letters (all, or these ids) a fresh round of retries, due now."""
+        now = self._now()
+        async with self.transaction():
+            if failure_ids is None:
+                cur = await self._db.execute(
+                    "UPDATE ingest_failures SET status = 'retrying', attempts = 0,"
+                    " next_attempt_at = ? WHERE status = 'dead'",
+                    (now,),
+                )
+                return cur.rowcount
+            changed = 0
+            for failure_id in dict.fromkeys(int(i) for i in failure_ids):
+                cur = await self._db.execute(
+                    "UPDATE ingest_failures SET status = 'retrying', attempts = 0,"
+                    " next_attempt_at = ? WHERE id = ?",
+                    (now, failure_id),
+                )
+                changed += cur.rowcount
+            return changed
+
+    async def resume_point(self, channel: str) -> int | None:
+        """Where reading the channel resumes: its cursor, held below any post still retried.
+
+        None when the channel was never read.
+        """
+        name = _normalise_channel(channel)
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT c.last_msg_id,"
+                " (SELECT MIN(CAST(f.msg_id AS INTEGER)) FROM ingest_failures f"
+                "  WHERE f.channel = c.username AND f.status = 'retrying'"
+                "  AND f.msg_id NOT GLOB '*[^0-9]*' AND f.msg_id != '')"
+                " FROM channels c WHERE c.username = ?",
+                (name,),
+            )
+        if row is None or row[0] is None:
+            return None
+        cursor, failed = int(row[0]), row[1]
+        return cursor if failed is None else min(cursor, int(failed) - 1)
+
+    @staticmethod
+    def _failure_from_row(row: aiosqlite.Row) -> IngestFailure:
+        return IngestFailure(
+            failure_id=int(row["id"]),
+            channel=row["channel"],
+            msg_id=row["msg_id"],
+            post=post_from_json(row["post"]) if row["post"] else None,
+            status=row["status"],
+            attempts=int(row["attempts"]),
+            last_error=row["last_error"],
+            next_attempt_at=from_db_time(row["next_attempt_at"]),
+            first_failed_at=from_db_time(row["first_failed_at"]),
+            last_failed_at=from_db_time(row["last_failed_at"]),
+        )
+
     # -- hits and the outbox --------------------------------------------------
 
     async def add_hits(self, post_id: int, hits: Sequence[Hit], ruleset_version: str) -> list[int]:
@@ -531,10 +747,16 @@ class Store:
                     new_ids.append(int(old["id"]))  # an edit made it sure enough to alert
         return new_ids
 
-    async def enqueue_alert(self, hit_id: int, route: str) -> int | None:
-        """Put a hit in the outbox for route; None if it already has an alert."""
+    async def enqueue_alert(
+        self, hit_id: int, route: str, at: datetime | None = None
+    ) -> int | None:
+        """Put a hit in the outbox for route, due at `at` (default now); None if already there.
+
+        The alerts of one post share one `at`, so no flush sees some of them due and not
+        the others (they go out as one card).
+        """
         async with self.transaction():
-            now = self._now()
+            now = to_db_time(at) if at is not None else self._now()
             row = await self._fetchone(
                 "INSERT INTO alerts (hit_id, route, status, next_attempt_at, created_at)"
                 " VALUES (?, ?, 'pending', ?, ?) ON CONFLICT(hit_id) DO NOTHING RETURNING id",
@@ -547,7 +769,7 @@ class Store:
         async with self._reading():
             rows = await self._fetchall(
                 f"SELECT a.id AS alert_id, a.route AS alert_route, a.status, a.attempts,"
-                f" a.last_error, {_HIT_COLUMNS} FROM alerts a"
+                f" a.last_error, a.sending_at, {_HIT_COLUMNS} FROM alerts a"
                 f" JOIN hits h ON h.id = a.hit_id"
                 f" JOIN posts p ON p.id = h.post_id JOIN channels c ON c.id = p.channel_id"
                 f" WHERE a.status = 'pending' AND a.next_attempt_at <= ?"
@@ -561,7 +783,7 @@ class Store:
         async with self._reading():
             row = await self._fetchone(
                 f"SELECT a.id AS alert_id, a.route AS alert_route, a.status, a.attempts,"
-                f" a.last_error, {_HIT_COLUMNS} FROM alerts a"
+                f" a.last_error, a.sending_at, {_HIT_COLUMNS} FROM alerts a"
                 f" JOIN hits h ON h.id = a.hit_id"
                 f" JOIN posts p ON p.id = h.post_id JOIN channels c ON c.id = p.channel_id"
                 f" WHERE a.id = ?",
@@ -578,13 +800,44 @@ class Store:
             alert_id,
         )
 
-    async def mark_retry(self, alert_id: int, error: str, next_attempt_at: datetime) -> None:
-        """Record a failed attempt that should be retried at next_attempt_at."""
+    async def mark_retry(
+        self, alert_id: int, error: str, next_attempt_at: datetime, *, in_doubt: bool = False
+    ) -> None:
+        """Record a failed attempt that should be retried at next_attempt_at.
+
+        in_doubt: the card may have arrived all the same (a timeout, a cut connection),
+        so the alert stays marked as in doubt; otherwise Telegram refused it and the mark
+        set by mark_sending_many is cleared.
+        """
         await self._set_status(
-            "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+            " sending_at = CASE WHEN ? THEN sending_at ELSE NULL END"
             " WHERE id = ? AND status = 'pending'",
-            (error, to_db_time(next_attempt_at), alert_id),
+            (error, to_db_time(next_attempt_at), int(in_doubt), alert_id),
             alert_id,
+        )
+
+    async def mark_sending_many(self, alert_ids: Sequence[int]) -> int:
+        """Record that a send of these alerts begins (committed before the send).
+
+        If the process dies before the outcome is recorded, the mark stays: the next
+        start knows these alerts are in doubt and checks the chat before sending again.
+        A mark already there is kept, so it always says when the first unrecorded
+        attempt began.
+        """
+        return await self._set_many(
+            "UPDATE alerts SET sending_at = COALESCE(sending_at, ?)"
+            " WHERE status = 'pending' AND id IN ({ids})",
+            (self._now(),),
+            alert_ids,
+        )
+
+    async def clear_sending_many(self, alert_ids: Sequence[int]) -> int:
+        """Forget the in-doubt mark: the chat shows these cards never arrived."""
+        return await self._set_many(
+            "UPDATE alerts SET sending_at = NULL WHERE status = 'pending' AND id IN ({ids})",
+            (),
+            alert_ids,
         )
 
     async def mark_sent_many(self, alert_ids: Sequence[int]) -> int:
@@ -638,6 +891,32 @@ class Store:
             (reason,),
             alert_ids,
         )
+
+    async def delivery_backlog(self) -> DeliveryBacklog:
+        """Pending alerts: how many, how many in doubt, the oldest one's age and error."""
+        async with self._reading():
+            row = await self._fetchone(
+                "SELECT COUNT(*), COUNT(sending_at) FROM alerts WHERE status = 'pending'"
+            )
+            oldest = await self._fetchone(
+                "SELECT created_at, last_error FROM alerts WHERE status = 'pending'"
+                " ORDER BY created_at, id LIMIT 1"
+            )
+        assert row is not None
+        return DeliveryBacklog(
+            pending=int(row[0]),
+            in_doubt=int(row[1]),
+            oldest_created_at=from_db_time(oldest[0]) if oldest is not None else None,
+            oldest_error=oldest[1] if oldest is not None else None,
+        )
+
+    async def alert_status_counts(self) -> dict[str, int]:
+        """How many alerts the outbox holds in each status (all time)."""
+        async with self._reading():
+            rows = await self._fetchall("SELECT status, COUNT(*) FROM alerts GROUP BY status")
+        counts = {status: 0 for status in ALERT_STATUSES}
+        counts.update({str(row[0]): int(row[1]) for row in rows})
+        return counts
 
     async def mark_failed(self, alert_id: int, error: str) -> None:
         """Give up on an alert; it stays in the outbox with its error."""
@@ -1073,4 +1352,5 @@ class Store:
             # The outbox route may differ from the rule's (unknown routes fall back to
             # the default), so it travels in extra rather than via hit.route.
             extra={"route": row["alert_route"]},
+            in_doubt_since=from_db_time(row["sending_at"]) if row["sending_at"] else None,
         )

@@ -504,16 +504,21 @@ class ChannelListener:
             if post is None:
                 self._count_skip(message)
                 # The cursor moves past it only now that it has been looked at.
-                await self._store.advance_channel_cursor(channel.key, int(message.id))
+                await self._pipeline.skip(channel.key, int(message.id))
                 return None
             result = await self._pipeline.ingest(post)
-        except Exception:
+        except Exception as exc:
             # The per-message error boundary: one message we cannot convert or store
-            # must not stop the live stream or the rest of a backfill. The traceback
-            # and the message id are logged so the post can be replayed after a fix.
+            # must not stop the live stream or the rest of a backfill. It is recorded
+            # like a post that failed to store (without content): reading resumes
+            # before it, so it is read again, and after repeated failures it is a dead
+            # letter the operator sees and can replay after a fix.
             self.stats.errors += 1
             logger.exception(
                 "channel %s: failed to handle message %s", channel.key, getattr(message, "id", "?")
+            )
+            await self._pipeline.record_unreadable(
+                channel.key, str(getattr(message, "id", "?")), f"{type(exc).__name__}: {exc}"
             )
             return None
         if result.error is not None:
@@ -574,8 +579,8 @@ class ChannelListener:
             return await self._backfill_locked(channel)
 
     async def _backfill_locked(self, ref: ChannelRef) -> int:
-        state = await self._store.get_channel(ref.key)
-        cursor = state.last_msg_id if state is not None else None
+        # The resume point stays below a post that failed to store and is still retried.
+        cursor = await self._store.resume_point(ref.key)
         if cursor is None:
             return await self._first_sight(ref)
         handled = 0
@@ -603,7 +608,8 @@ class ChannelListener:
         for message in reversed(window):
             await self.handle_message(message, ref)
         if newest is not None:
-            await self._store.advance_channel_cursor(ref.key, newest)
+            # Only the position moves: a post of the window that failed stays queued.
+            await self._pipeline.skip(ref.key, newest, looked_at=False)
         logger.info("channel %s: first-sight backfill of %d message(s)", ref.key, len(window))
         return len(window)
 

@@ -1,22 +1,30 @@
 """TelegramSender: delivers alert cards through the bot, optionally after forwarding the post.
 
-Error policy: retry what may pass later (TransientSendError), fix and
-resend what Telegram rejected for its form (plain text), give up on what a human must
-fix (PermanentSendError naming the chat and the fix), stop on a dead session
-(FatalTelegramError).
+Error policy: retry what may pass later (TransientSendError; "in doubt" when the
+message may have arrived all the same), fix and resend what Telegram rejected for its
+form (plain text), give up on what a human must fix (PermanentSendError naming the chat
+and the fix), stop on a dead session or revoked token (FatalSendError).
+
+Every card carries its delivery marker (bot.alerts.senders.delivery_marker) as a link
+on an invisible character (U+200D, the usual "hidden link"), so reconcile() can find,
+with the user account, a card whose delivery was never recorded. A card that may be a
+repeat says so in its first line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telethon import TelegramClient, errors, types
 from telethon.extensions import html as tl_html
+from telethon.helpers import add_surrogate
 from telethon.utils import split_text
 
 from bot.alerts.card import (
@@ -26,14 +34,26 @@ from bot.alerts.card import (
     render_html,
 )
 from bot.alerts.senders import (
+    DELIVERY_RESERVE,
+    MARKER_FRAGMENT,
+    FatalSendError,
     PermanentSendError,
     TransientSendError,
+    covered_ids,
+    delivery_marker,
     destination_of,
+    is_repeat,
     is_silent,
 )
 from bot.domain import Alert
 from bot.feedback import feedback_buttons
-from bot.telegram.errors import BAD_TOKEN_ERRORS, FATAL_RPC_ERRORS, fatal_error, is_fatal
+from bot.telegram.errors import (
+    BAD_TOKEN_ERRORS,
+    FATAL_RPC_ERRORS,
+    FatalTelegramError,
+    fatal_error,
+    is_fatal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +62,15 @@ Chat = int | str
 _NUMERIC = re.compile(r"^-?\d+$")
 _DESTINATION_PREFIX = "telegram:"
 _MAX_TRACKED = 1000
+# The hidden link's text: invisible, and not whitespace Telegram would trim away.
+_MARKER_TEXT = "\u200d"
+REPEAT_NOTE = (
+    "⚠️ May be a repeat: an earlier send of this was interrupted before it was recorded,"
+    " and the chat could not be checked."
+)
+RECONCILE_SCAN = 300  # newest messages of a chat read to find cards in doubt
+# Messages dated from this long before the first unrecorded attempt are read (clock skew).
+RECONCILE_MARGIN = timedelta(minutes=2)
 
 _RETRY_LATER: tuple[type[BaseException], ...] = (
     errors.ServerError,  # includes RpcCallFailError and other 500s
@@ -129,6 +158,26 @@ def describe_chat(chat: Chat) -> str:
     return chat if chat.startswith(("@", "http")) else f"@{chat}"
 
 
+def card_chunks(alerts: Sequence[Alert], render: Callable[[int], list[str]]) -> list[str]:
+    """The HTML messages for one card or digest, with its markers and repeat line.
+
+    render(limit) renders the card in messages of at most limit characters; the
+    room for the markers and the repeat line is kept free. The markers open the LAST
+    message: a card found in the chat by them arrived whole.
+    """
+    chunks = render(TELEGRAM_MESSAGE_LIMIT - DELIVERY_RESERVE)
+    if not chunks:
+        return chunks
+    if any(is_repeat(alert) for alert in alerts):
+        chunks[0] = f"<i>{html.escape(REPEAT_NOTE)}</i>\n" + chunks[0]
+    markers = "".join(
+        f'<a href="{html.escape(delivery_marker(alert), quote=True)}">{_MARKER_TEXT}</a>'
+        for alert in alerts
+    )
+    chunks[-1] = markers + chunks[-1]
+    return chunks
+
+
 def map_send_error(exc: BaseException, chat: Chat) -> BaseException | None:
     """The error to raise for a failed bot send, or None when it is not ours to classify.
 
@@ -144,7 +193,8 @@ def map_send_error(exc: BaseException, chat: Chat) -> BaseException | None:
     if isinstance(exc, FATAL_RPC_ERRORS + BAD_TOKEN_ERRORS):
         return fatal_error(exc, "bot")
     if isinstance(exc, _RETRY_LATER):
-        return TransientSendError(f"{name} sending to {where}: {exc}")
+        # The request may have reached Telegram before the answer was lost.
+        return TransientSendError(f"{name} sending to {where}: {exc}", in_doubt=True)
     for error_type, fix in _PERMANENT_FIXES:
         if isinstance(exc, error_type):
             return PermanentSendError(f"{name} for {where}: {fix}")
@@ -214,7 +264,11 @@ class TelegramSender:
         """Deliver the card (every chunk, in order) to destination_of(alert)."""
         buttons = feedback_buttons(alert.hit.hit_id) if self._feedback else None
         await self._deliver(
-            alert.alert_id, [alert], lambda: render_html(card), forward=alert, buttons=buttons
+            alert.alert_id,
+            [alert],
+            lambda: card_chunks([alert], lambda limit: render_html(card, limit)),
+            forward=alert,
+            buttons=buttons,
         )
 
     async def send_digest(self, alerts: Sequence[Alert], cards: Sequence[AlertCard]) -> None:
@@ -225,7 +279,99 @@ class TelegramSender:
         if not alerts:
             return
         key = ("digest", *(alert.alert_id for alert in alerts))
-        await self._deliver(key, list(alerts), lambda: render_digest_html(cards), forward=None)
+        await self._deliver(
+            key,
+            list(alerts),
+            lambda: card_chunks(alerts, lambda limit: render_digest_html(cards, limit)),
+            forward=None,
+        )
+
+    async def reconcile(self, alerts: Sequence[Alert]) -> Mapping[int, bool | None]:
+        """Per alert in doubt: True if its card is in the chat, False if surely not, None
+        if unknown. The user account reads the chat's newest messages for the markers;
+        a chat it cannot read (not a member, a private chat with the bot) is unknown.
+        """
+        answers: dict[int, bool | None] = {alert.alert_id: None for alert in alerts}
+        if self._user is None:
+            return answers
+        by_chat: dict[Chat, list[Alert]] = {}
+        for alert in alerts:
+            try:
+                by_chat.setdefault(parse_chat(destination_of(alert)), []).append(alert)
+            except PermanentSendError:
+                continue
+        for chat, group in by_chat.items():
+            now = datetime.now(UTC)
+            since = min(a.in_doubt_since or now for a in group) - RECONCILE_MARGIN
+            try:
+                found, complete = await self._find_markers(chat, since)
+            except Exception as exc:  # noqa: BLE001 - not knowing is an answer too
+                logger.warning(
+                    "cannot read %s to check %d card(s) in doubt (%s: %s); they go out"
+                    " again marked as possible repeats",
+                    describe_chat(chat),
+                    len(group),
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            for alert in group:
+                base = delivery_marker(alert).partition(MARKER_FRAGMENT)[0]
+                if alert.alert_id in found.get(base, set()):
+                    answers[alert.alert_id] = True
+                elif complete:
+                    answers[alert.alert_id] = False
+        return answers
+
+    async def _find_markers(self, chat: Chat, since: datetime) -> tuple[dict[str, set[int]], bool]:
+        """Marker links in the chat's messages since `since`: post link -> outbox ids, and
+        whether every message since then was read."""
+        assert self._user is not None
+        found: dict[str, set[int]] = {}
+        read = 0
+        async for message in self._user.iter_messages(chat, limit=RECONCILE_SCAN):
+            date = getattr(message, "date", None)
+            if date is not None and (date if date.tzinfo else date.replace(tzinfo=UTC)) < since:
+                return found, True
+            read += 1
+            for entity in getattr(message, "entities", None) or []:
+                url = getattr(entity, "url", None)
+                if isinstance(url, str) and MARKER_FRAGMENT in url:
+                    base, _, ids = url.partition(MARKER_FRAGMENT)
+                    found.setdefault(base, set()).update(
+                        int(part) for part in ids.split(".") if part.isdigit()
+                    )
+        return found, read < RECONCILE_SCAN  # the history ended before the limit
+
+    async def alarm(self, text: str) -> str | None:
+        """Tell the operator by whatever still works; where it went, None if nowhere.
+
+        The bot to the operator chat first; when the bot cannot (its token was revoked),
+        the user account to the operator chat, then to its own Saved Messages.
+        """
+        if self._operator_chat and await self.notify(self._operator_chat, text):
+            return "the operator chat"
+        if self._user is None:
+            return None
+        targets: list[tuple[Chat, str]] = []
+        if self._operator_chat:
+            try:
+                operator = parse_chat(self._operator_chat)
+                targets.append((operator, "the operator chat (user account)"))
+            except PermanentSendError:
+                pass
+        targets.append(("me", "the user account's Saved Messages"))
+        for target, where in targets:
+            try:
+                for piece, _ in split_text(text, [], limit=TELEGRAM_MESSAGE_LIMIT):
+                    await self._user.send_message(
+                        target, piece, parse_mode=None, link_preview=False
+                    )
+            except Exception:  # try the next way; the log keeps the notice
+                logger.warning("could not tell the operator through %s", where, exc_info=True)
+                continue
+            return where
+        return None
 
     async def _deliver(
         self,
@@ -254,8 +400,13 @@ class TelegramSender:
             await self._send_chunks(chat, render(), silent, progress, buttons)
         except PermanentSendError as exc:
             self._progress.pop(key, None)
-            await self._tell_operator(alerts, chat, exc)
+            if forward is not None:
+                # A refused digest is not given up: the dispatcher sends its alerts on
+                # their own, and each says so if it fails too.
+                await self._tell_operator(alerts, chat, exc)
             raise
+        except FatalTelegramError as exc:
+            raise FatalSendError(str(exc)) from exc
         self._progress.pop(key, None)
 
     async def _send_chunks(
@@ -299,21 +450,36 @@ class TelegramSender:
         reply_to: int | None,
         buttons: Any = None,
     ) -> None:
-        """The same text without any formatting entities, split to Telegram's limit."""
+        """The same text without formatting, split to Telegram's limit.
+
+        Only the delivery markers stay (links on their invisible characters): without
+        them a card resent this way could not be found in the chat again.
+        """
         # Chunks are consecutive slices of one text (separators stay with the slice
         # before them), so they join back without adding anything.
-        text = "".join(tl_html.parse(chunk)[0] for chunk in chunks)
+        text = ""
+        markers: list[Any] = []
+        for chunk in chunks:
+            piece_text, entities = tl_html.parse(chunk)
+            shift = len(add_surrogate(text))  # entity offsets count UTF-16 code units
+            for entity in entities:
+                if isinstance(entity, types.MessageEntityTextUrl) and MARKER_FRAGMENT in entity.url:
+                    markers.append(
+                        types.MessageEntityTextUrl(entity.offset + shift, entity.length, entity.url)
+                    )
+            text += piece_text
         pieces = [
-            piece
-            for piece, _ in split_text(text, [], limit=TELEGRAM_MESSAGE_LIMIT)
+            (piece, entities)
+            for piece, entities in split_text(text, markers, limit=TELEGRAM_MESSAGE_LIMIT)
             if piece.strip()
         ]
-        for number, piece in enumerate(pieces, 1):
+        for number, (piece, entities) in enumerate(pieces, 1):
             try:
                 await self._bot.send_message(
                     chat,
                     piece,
                     parse_mode=None,
+                    formatting_entities=entities or None,
                     link_preview=False,
                     silent=silent,
                     reply_to=reply_to,
@@ -407,7 +573,13 @@ class TelegramSender:
         if len(alerts) == 1:
             alert = alerts[0]
             post = alert.hit.post
-            what = f"alert #{alert.alert_id} ({alert.hit.topic}, {post.url or post.channel})"
+            # One card stands for every rule that fired on the post: name every outbox row.
+            ids = covered_ids(alert)
+            label = "alert" if len(ids) == 1 else "alerts"
+            what = (
+                f"{label} #{', #'.join(str(i) for i in ids)} ({alert.hit.topic}, "
+                f"{post.url or post.channel})"
+            )
         else:
             what = (
                 f"a digest of {len(alerts)} alerts (#{', #'.join(str(a.alert_id) for a in alerts)})"
