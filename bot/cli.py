@@ -324,6 +324,63 @@ def _eval_feedback(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Refit the relevance weights on labelled posts and the analysts' marks."""
+    from bot.retrain import Labelled, format_refit, held_out_channels, refit, samples, write_rules
+    from bot.sources import SourceProblem, unreadable
+    from bot.sources.jsonl import read_evaluation, read_labels
+    from bot.storage import Store
+
+    if not args.paths and not args.from_feedback:
+        print("milwatch train: give labelled JSONL files, or --from-feedback, or both", file=err)
+        return 2
+    ruleset = _load_ruleset(args.rules, err)
+    if ruleset is None:
+        return 2
+    if ruleset.relevance is None:
+        print(f"{args.rules}: no 'relevance:' section, so no weights to fit", file=err)
+        return 2
+    for path in [*args.paths, *([args.labels] if args.labels else [])]:
+        bad_input = unreadable(path)
+        if bad_input:
+            print(f"{path}: {bad_input}", file=err)
+            return 2
+
+    def report(problem: SourceProblem) -> None:
+        print(f"warning: {problem}", file=err)
+
+    labels = read_labels(args.labels, report) if args.labels is not None else None
+    posts: list[Labelled] = []
+    for path in args.paths:
+        for _, post, expected, marginal in read_evaluation(path, report, labels):
+            if expected is None or (marginal and not args.marginal):
+                continue
+            posts.append(Labelled(post, {topic: topic in expected for topic in ruleset.topics}))
+    if args.from_feedback:
+        ok, since, _ = _since(args.since, err)
+        db = _database(args, err)
+        if not ok or db is None:
+            return 2
+
+        async def read() -> list[tuple[Any, dict[str, bool]]]:
+            async with Store.open(db) as store:
+                return await store.judged_posts(since)
+
+        posts += [Labelled(post, topics) for post, topics in asyncio.run(read())]
+    found = samples(_build_matcher(ruleset), posts)
+    if not found:
+        print("milwatch train: no labelled post hits a rule, so there is nothing to fit", file=err)
+        return 2
+    chosen = {c.strip() for c in args.holdout_channels.split(",")} if args.holdout_channels else None
+    result = refit(ruleset, found, held_out_channels(found, chosen), args.pull)
+    print(format_refit(result), file=out)
+    if args.write is not None:
+        write_rules(ruleset, result, args.write)
+        print(f"wrote {args.write}; try it on stored posts first: "
+              f"milwatch backtest --rules {args.write}", file=out)
+    return 0
+
+
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Replay the stored posts through the current and the proposed rules; per-rule changes."""
     from bot.backtest import backtest, format_backtest
@@ -583,6 +640,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes (default: one per core for databases over 5 MB)")
     p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("train", help="refit the relevance weights on labelled posts and analysts' marks",
+                       description="Fit the relevance section's weights (bias, rule priors, signal "
+                       "weights) to labelled posts and/or the ✅/❌ marks in the database, pulled "
+                       "towards the current weights; print precision and recall before and after on "
+                       "channels held out, and write the refit to a copy of the rules file (--write).")
+    p.add_argument("paths", type=Path, nargs="*", metavar="PATH",
+                   help="labelled JSONL files (topics, optional marginal), or posts with --labels")
+    p.add_argument("--labels", type=Path, default=None, metavar="FILE", help="labels by post id")
+    p.add_argument("--from-feedback", action="store_true", help="also the analysts' marks in the database")
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="with --from-feedback: database (default: MILWATCH_DB or data/milwatch.sqlite3)")
+    p.add_argument("--since", default=None, metavar="PERIOD",
+                   help="with --from-feedback: only marks made in the last PERIOD (30d) or since a date")
+    p.add_argument("--holdout-channels", default=None, metavar="A,B",
+                   help="measure on these channels, fit on the rest (default: every third channel)")
+    p.add_argument("--pull", type=float, default=1.0, metavar="X",
+                   help="how strongly weights stay near their current values (default 1.0; 0 = plain fit)")
+    p.add_argument("--marginal", action="store_true", help="also fit on posts labelled marginal")
+    p.add_argument("--write", type=Path, default=None, metavar="NEW.yaml",
+                   help="write the rules file with the refit weights here (never over the live file)")
+    rules_arg(p)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("check", help="validate a rules file",
                        description="Print every problem as FILE:LINE:COL: message; exit 1 if any.")

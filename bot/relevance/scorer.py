@@ -89,6 +89,20 @@ class RelevanceStage:
     def assess(self, text: str, hits: Sequence[Hit], normalized: Any = None) -> list[Hit]:
         """The hits with their relevance (the text is analysed once for all of them);
         normalized: the text's normalised form, when the caller has it (saves redoing it)."""
+        return [
+            replace(hit, relevance=self._score(hit.rule_id, weight, evidence))
+            for hit, (weight, evidence, _) in zip(hits, self._weigh(text, hits, normalized), strict=True)
+        ]
+
+    def levels(self, text: str, hits: Sequence[Hit], normalized: Any = None) -> list[dict[str, int]]:
+        """Per hit, which weight of each signal applied (its index in the signal's weights);
+        signals that do not apply or are cancelled are left out. For refitting weights."""
+        return [levels for _, _, levels in self._weigh(text, hits, normalized)]
+
+    def _weigh(
+        self, text: str, hits: Sequence[Hit], normalized: Any
+    ) -> list[tuple[float, tuple[Evidence, ...], dict[str, int]]]:
+        """Per hit: the signals' summed weight, their evidence, and the weight index each used."""
         if not hits:
             return []
         found = _Found(text, self._find(text, normalized))
@@ -100,13 +114,13 @@ class RelevanceStage:
             by_topic.setdefault(hit.topic, set()).update(own)
         # Hits of a topic in the same sentences (several rules on the same words) weigh the
         # same signals: work them out once.
-        signals: dict[tuple[str, frozenset[int]], tuple[float, tuple[Evidence, ...]]] = {}
+        signals: dict[tuple[str, frozenset[int]], tuple[float, tuple[Evidence, ...], dict[str, int]]] = {}
         out = []
         for hit, own in zip(hits, hit_sentences, strict=True):
             key = (hit.topic, own)
             if key not in signals:
                 signals[key] = self._signals(hit.topic, own, by_topic[hit.topic], found)
-            out.append(replace(hit, relevance=self._score(hit.rule_id, *signals[key])))
+            out.append(signals[key])
         return out
 
     def _score(self, rule_id: str, weight: float, evidence: tuple[Evidence, ...]) -> Relevance:
@@ -118,48 +132,53 @@ class RelevanceStage:
 
     def _signals(
         self, topic: str, own: frozenset[int], topic_sentences: set[int], found: _Found
-    ) -> tuple[float, tuple[Evidence, ...]]:
-        """The summed weight and the evidence of every signal for a hit of a topic."""
+    ) -> tuple[float, tuple[Evidence, ...], dict[str, int]]:
+        """The summed weight, the evidence and the weight index of every signal for a hit
+        of a topic."""
         total = 0.0
         evidence: list[Evidence] = []
+        levels: dict[str, int] = {}
         for signal in self.config.signals:
             if signal.topics and topic not in signal.topics:
                 continue
-            item = self._signal(signal, own, topic_sentences, found)
+            level, item = self._signal(signal, own, topic_sentences, found)
+            if level is not None:
+                levels[signal.name] = level
             if item is not None:
                 total += item.weight
                 evidence.append(item)
-        return total, tuple(evidence)
+        return total, tuple(evidence), levels
 
     def _signal(
         self, signal: Signal, own: frozenset[int], topic_sentences: set[int], found: _Found
-    ) -> Evidence | None:
-        """One signal's evidence for a hit (None when it neither fires nor weighs)."""
+    ) -> tuple[int | None, Evidence | None]:
+        """One signal for a hit: the index of the weight it applies (None: it does not
+        apply, or is cancelled) and its evidence (None when it neither fires nor weighs)."""
         scope = signal.scope if signal.concepts else "sentence"
         blockers = found.words(signal.unless, scope, own) if signal.unless else []
         if signal.concepts:
             words, spans = _distinct(found.words(signal.concepts, signal.scope, own))
-            weight = signal.weight_for(len(words))
-            if not weight and not words:
-                return None
-            note = f"{len(words)} word{'s' if len(words) != 1 else ''} {_SCOPE_WORDS[signal.scope]}"
+            count = len(words)
+            note = f"{count} word{'s' if count != 1 else ''} {_SCOPE_WORDS[signal.scope]}"
         else:
             words, spans = (), ()
-            count = self._position(signal, own, topic_sentences, found)
-            if count is None:
-                return None
-            weight = signal.weight_for(count)
+            position = self._position(signal, own, topic_sentences, found)
+            if position is None:
+                return None, None
+            count = position
             note = {
                 "first_sentence": "in the first sentence",
                 "buried": f"once, deep in a post of {found.sentences.count} sentences",
                 "repeated": f"in {count} sentence{'s' if count != 1 else ''}",
             }[signal.position]
-            if not weight:
-                return None
-        if blockers and weight:
+        level = min(count, len(signal.weights) - 1)
+        weight = signal.weights[level]
+        if blockers and (weight or words):
             cancelled, _ = _distinct(blockers)
-            return Evidence(signal.name, 0.0, words, spans, f"{note}; cancelled by {', '.join(cancelled)}")
-        return Evidence(signal.name, weight, words, spans, note)
+            return None, Evidence(signal.name, 0.0, words, spans, f"{note}; cancelled by {', '.join(cancelled)}")
+        if not weight and not words:
+            return level, None
+        return level, Evidence(signal.name, weight, words, spans, note)
 
     @staticmethod
     def _position(signal: Signal, own: frozenset[int], topic_sentences: set[int], found: _Found) -> int | None:

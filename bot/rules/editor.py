@@ -21,7 +21,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,6 +221,47 @@ def set_enabled(text: str, rule_id: str, enabled: bool, *, filename: str = "<rul
     return _edit(text, ops, filename, data)
 
 
+def set_weights(
+    text: str,
+    bias: float,
+    signals: Mapping[str, Sequence[float]],
+    priors: Mapping[str, float],
+    *,
+    filename: str = "<rules>",
+) -> str:
+    """The rules text with the relevance section's bias and signal weights, and the rules'
+    priors, set to new numbers — each number changed where it stands, nothing else moved.
+
+    A signal written `weight: w` keeps that form when its first weight stays 0 (it means
+    [0, w] for a words signal) or it has one weight; otherwise `weights:` replaces it. A
+    prior of 0 is written only where the rule already has a `prior:` line.
+    """
+    data = _checked_load(text, filename)
+    section = data.get("relevance")
+    if not isinstance(section, dict):
+        raise EditError("the rules file has no relevance section")
+    ops: list[_Op] = [_Op("set", ("relevance",), key="bias", value=float(bias))]
+    for i, node in enumerate(section.get("signals") or []):
+        name = " ".join(str(node.get("name", "")).split())
+        if name not in signals:
+            continue
+        weights = [float(w) for w in signals[name]]
+        path = ("relevance", "signals", i)
+        if "weight" in node and len(weights) == 2 and weights[0] == 0:
+            ops.append(_Op("set", path, key="weight", value=weights[1]))
+        elif "weight" in node and len(weights) == 1:
+            ops.append(_Op("set", path, key="weight", value=weights[0]))
+        elif "weight" in node:
+            ops += [_Op("unset", path, key="weight"), _Op("set", path, key="weights", value=weights)]
+        else:
+            ops.append(_Op("set", path, key="weights", value=weights))
+    for i, rule in enumerate(data.get("rules") or []):
+        rule_id = str(rule.get("id")) if isinstance(rule, dict) else ""
+        if rule_id in priors and (priors[rule_id] or "prior" in rule):
+            ops.append(_Op("set", ("rules", i), key="prior", value=float(priors[rule_id])))
+    return _edit(text, ops, filename, data)
+
+
 async def apply_edit(
     path: str | Path,
     new_text: str,
@@ -410,7 +451,11 @@ def _dump_edit(text: str, ops: Sequence[_Op]) -> str:
         elif op.kind == "delete":
             del _walk(data, op.path)[op.key]
         elif op.kind == "set":
-            _walk(data, op.path)[op.key] = op.value
+            value = op.value
+            if isinstance(value, list):  # numbers (weights): kept on one line
+                value = CommentedSeq(value)
+                value.fa.set_flow_style()
+            _walk(data, op.path)[op.key] = value
         elif op.kind == "unset":
             del _walk(data, op.path)[op.key]
     out = io.StringIO()
@@ -522,13 +567,20 @@ def _patch(text: str, op: _Op, data: Any) -> str:
         raise _Unsupported("not a block mapping")
     if op.kind == "unset":
         line = mapping.lc.key(op.key)[0]
-        if _ENABLED_LINE.fullmatch(text, starts[line], _line_end(text, starts[line])) is None:
+        alone = re.compile(rf"[ \t]*{re.escape(str(op.key))}:[ \t]*[^\n#]*?[ \t]*(?:#[^\n]*)?(?:\r?\n|$)")
+        if alone.fullmatch(text, starts[line], _line_end(text, starts[line])) is None:
             raise _Unsupported("key shares its line")
         end = starts[line + 1] if line + 1 < len(starts) else len(text)
         return text[: starts[line]] + text[end:]
     value = _render_value(op.value)
     if op.key in mapping:
         at = _offset(starts, mapping.lc.value(op.key))
+        old = mapping[op.key]
+        if isinstance(old, CommentedSeq) and old.fa.flow_style():
+            close = text.find("]", at)  # a flow list of numbers: replace it whole
+            if close == -1 or "\n" in text[at:close]:
+                raise _Unsupported("flow list over several lines")
+            return text[:at] + value + text[close + 1 :]
         token = re.compile(r"[^\s#]+").match(text, at)
         if token is None:
             raise _Unsupported("no value token")
@@ -539,7 +591,17 @@ def _patch(text: str, op: _Op, data: Any) -> str:
 def _render_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _number(value)
+    if isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return "[" + ", ".join(_number(v) for v in value) + "]"
     raise _Unsupported(f"cannot render {value!r}")
+
+
+def _number(value: float) -> str:
+    """A weight as people write it: -2.0, 0.45, 3.0."""
+    text = f"{float(value):.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 def _append_flow(text: str, seq: CommentedSeq, rendered: list[str], starts: list[int]) -> str:

@@ -1278,6 +1278,29 @@ class Store:
                 )
         return True
 
+    async def judged_posts(self, since: datetime | None = None) -> list[tuple[Post, dict[str, bool]]]:
+        """Posts the analysts marked, with per topic whether the marks found it useful (the
+        majority of the marks on its hits of that topic; a tie says nothing)."""
+        since_text = to_db_time(since) if since is not None else None
+        async with self._reading():
+            rows = await self._fetchall(
+                "SELECT p.id AS post_id, p.msg_id, p.date, p.text, p.link, p.forwarded_from, p.edited,"
+                " c.username, c.title, h.topic,"
+                " SUM(f.verdict = 'useful') AS useful, SUM(f.verdict = 'false_positive') AS wrong"
+                " FROM feedback f JOIN hits h ON h.id = f.hit_id JOIN posts p ON p.id = h.post_id"
+                " JOIN channels c ON c.id = p.channel_id"
+                " WHERE (? IS NULL OR f.created_at >= ?) GROUP BY p.id, h.topic ORDER BY p.id",
+                (since_text, since_text),
+            )
+        posts: dict[int, tuple[Post, dict[str, bool]]] = {}
+        for row in rows:
+            useful, wrong = int(row["useful"]), int(row["wrong"])
+            if useful == wrong:
+                continue
+            entry = posts.setdefault(int(row["post_id"]), (self._post_from_row(row), {}))
+            entry[1][str(row["topic"])] = useful > wrong
+        return list(posts.values())
+
     async def feedback_for_hit(self, hit_id: int) -> dict[str, str]:
         """Every author's verdict on one hit."""
         async with self._reading():
