@@ -266,7 +266,9 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if len(unlabelled_lines) > 10:
             print(f"warning: … and {len(unlabelled_lines) - 10} more posts without 'topics'", file=err)
     topics = list(ruleset.topics) or ["withdrawal", "evacuation"]
-    print(format_run(evaluate_run(rows, topics), review=args.review), file=out)
+    # A stream (labels joined by id) is read for its alert rates; a labelled file for its scores.
+    rates = args.rates or args.labels is not None
+    print(format_run(evaluate_run(rows, topics), review=args.review, rates=rates), file=out)
     return 0
 
 
@@ -615,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-channels", default=None, metavar="A,B", help="leave these channels out")
     p.add_argument("--review", type=int, default=20, metavar="N",
                    help="list at most N unlabelled posts that alerted (default 20)")
+    p.add_argument("--rates", action="store_true",
+                   help="alerts per 1,000 posts by channel even when every post is labelled")
     rules_arg(p)
     p.add_argument("--from-feedback", action="store_true",
                    help="instead: precision per rule from the analysts' ✅/❌ marks in the database")

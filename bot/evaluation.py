@@ -180,6 +180,7 @@ class RunReport:
     rates: tuple[ChannelRate, ...]
     flagged_unlabelled: tuple[EvalPost, ...]
     posts: int
+    unlabelled: int = 0
 
 
 def evaluate_run(posts: Iterable[EvalPost], topics: Sequence[str]) -> RunReport:
@@ -201,12 +202,14 @@ def evaluate_run(posts: Iterable[EvalPost], topics: Sequence[str]) -> RunReport:
         sorted((ChannelRate(ch, n, a, q) for ch, (n, a, q) in counts.items()), key=lambda r: (-r.per_1000, r.channel))
     )
     flagged = tuple(p for p in rows if p.expected is None and p.predicted)
-    return RunReport(clear, with_marginal, rates, flagged, len(rows))
+    unlabelled = sum(1 for p in rows if p.expected is None)
+    return RunReport(clear, with_marginal, rates, flagged, len(rows), unlabelled)
 
 
-def format_run(report: RunReport, review: int = 20) -> str:
-    """The report as text: scores with marginal posts, alert rates per channel, unlabelled
-    posts that alerted, then the scores on the clear labels (last line: F1(macro))."""
+def format_run(report: RunReport, review: int = 20, rates: bool = False) -> str:
+    """The report as text: scores with marginal posts, alert rates per channel (with
+    rates, or when nothing is labelled), unlabelled posts that alerted, then the scores on
+    the clear labels (last line: F1(macro))."""
     lines: list[str] = []
     if report.with_marginal is not None:
         lines.append("with marginal posts counted as labelled:")
@@ -214,7 +217,7 @@ def format_run(report: RunReport, review: int = 20) -> str:
         lines.extend("  " + line for line in table[: 3 + len(report.with_marginal.topics)])
         lines.append(f"  F1(macro) incl. marginal={report.with_marginal.macro_f1:.3f}")
     total = sum(r.posts for r in report.rates)
-    if report.clear is None or len(report.rates) > 1 or report.flagged_unlabelled:
+    if report.clear is None or rates:
         alerted = sum(r.alerted for r in report.rates)
         quiet = sum(r.quiet for r in report.rates)
         lines.append(
