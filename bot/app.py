@@ -20,7 +20,7 @@ from bot.commands.operator import OperatorCommands
 from bot.matching import Matcher, Morphology, build_matcher, freeze_heap
 from bot.pipeline import Pipeline
 from bot.settings import Settings
-from bot.rules import RulesError, RuleSet, load_rules
+from bot.rules import Problem, RulesError, RuleSet, load_rules
 from bot.rules.diff import diff_summary
 from bot.sources import SourceProblem
 from bot.sources.jsonl import read_labelled
@@ -57,15 +57,17 @@ class RulesHolder:
         self.morph = morph
         self._ruleset: RuleSet | None = None
         self._matcher: Matcher | None = None
+        self._mtime: tuple[float, int] | None = None
 
     def load(self) -> RuleSet:
         """Load and compile the file; on RulesError the previous rules stay active."""
-        ruleset = load_rules(self.path)
-        matcher = build_matcher(ruleset, self.morph)
+        stamp = self._stat()
+        ruleset = self._read()
+        matcher = self._compile(ruleset)
         # Swap both at once: a post is never matched against half-loaded rules.
         self._ruleset, self._matcher = ruleset, matcher
         freeze_heap()
-        self._mtime = self._stat()
+        self._mtime = stamp
         return ruleset
 
     def _stat(self) -> tuple[float, int] | None:
@@ -75,22 +77,57 @@ class RulesHolder:
             return None
         return (st.st_mtime, st.st_size)
 
+    def _read(self) -> RuleSet:
+        """The validated file; every way reading it can fail is a RulesError."""
+        try:
+            return load_rules(self.path)
+        except RulesError:
+            raise
+        except OSError as exc:
+            raise self._failure(f"cannot read the rules file: {exc.strerror or exc}") from None
+        except Exception as exc:  # noqa: BLE001
+            # Deliberate catch-all: whatever a file does to the loader, the service keeps
+            # its last good rules (or refuses to start) with a message, never a traceback.
+            logger.debug("reading %s failed", self.path, exc_info=True)
+            raise self._failure(f"cannot load the rules: {type(exc).__name__}: {exc}") from None
+
+    def _compile(self, ruleset: RuleSet) -> Matcher:
+        """The matcher for a validated rule set; a failure is a RulesError as well."""
+        try:
+            return build_matcher(ruleset, self.morph)
+        except Exception as exc:  # noqa: BLE001
+            # Same boundary as _read: a rule set that cannot be compiled is not applied.
+            logger.debug("compiling %s failed", self.path, exc_info=True)
+            raise self._failure(f"cannot compile the rules: {type(exc).__name__}: {exc}") from None
+
+    def _failure(self, message: str) -> RulesError:
+        return RulesError([Problem(str(self.path), 1, 1, message)])
+
     def reload_if_changed(self) -> RuleReload | None:
-        """Reload when the file changed; a broken file keeps the last good rules."""
+        """Reload when the file changed; a broken file keeps the last good rules.
+
+        Never raises: every failure comes back as a RuleReload with the problems. A file
+        that changes while it is read (a save in progress) is read again next time.
+        """
         stamp = self._stat()
-        if stamp == getattr(self, "_mtime", None):
+        if stamp == self._mtime:
             return None
-        self._mtime = stamp
         old = self._ruleset
         try:
-            ruleset = load_rules(self.path)
+            ruleset = self._read()
+            fresh = old is None or ruleset.version != old.version
+            matcher = self._compile(ruleset) if fresh else None
         except RulesError as exc:
+            if self._stat() != stamp:
+                return None  # still being written: judge the finished file
+            self._mtime = stamp
             return RuleReload(ok=False, version=old.version if old else "", problems=[str(p) for p in exc.problems])
-        except OSError as exc:
-            return RuleReload(ok=False, version=old.version if old else "", problems=[f"{self.path}:1:1: cannot read: {exc}"])
-        if old is not None and ruleset.version == old.version:
+        if self._stat() != stamp:
             return None
-        self._ruleset, self._matcher = ruleset, build_matcher(ruleset, self.morph)
+        self._mtime = stamp
+        if matcher is None:
+            return None
+        self._ruleset, self._matcher = ruleset, matcher
         return RuleReload(ok=True, version=ruleset.version, summary=diff_summary(old, ruleset))
 
     @property
@@ -410,18 +447,26 @@ async def run_live(
                 logger.exception("alert dispatch failed")
             await _wait(stop, dispatch_interval)
 
+    async def reload_once() -> None:
+        result = holder.reload_if_changed()
+        if result is not None:
+            if result.ok:
+                await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
+                text = f"rules reloaded: version {result.version}: {result.summary}"
+            else:
+                text = "rules file NOT loaded, the last good rules stay active:\n" + "\n".join(result.problems or [])
+            logger.warning("%s", text)
+            if operator_chat:
+                await sender.notify(operator_chat, text)
+
     async def reload_forever() -> None:
         while not stop.is_set():
-            result = holder.reload_if_changed()
-            if result is not None:
-                if result.ok:
-                    await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
-                    text = f"rules reloaded: version {result.version}: {result.summary}"
-                else:
-                    text = "rules file NOT loaded, the last good rules stay active:\n" + "\n".join(result.problems or [])
-                logger.warning("%s", text)
-                if operator_chat:
-                    await sender.notify(operator_chat, text)
+            try:
+                await reload_once()
+            except Exception:  # noqa: BLE001
+                # A reload that fails to be recorded or announced must not end the
+                # service: the rules in use stay, and the next tick tries again.
+                logger.exception("rules reload failed")
             await _wait(stop, reload_interval)
 
     async def heartbeat_forever() -> None:
