@@ -52,9 +52,10 @@ class RuleReload:
 class RulesHolder:
     """The active rule set and its compiled matcher, swapped whole on a good reload."""
 
-    def __init__(self, path: Path, morph: Morphology) -> None:
+    def __init__(self, path: Path, morph: Morphology, *, max_chars: int | None = None) -> None:
         self.path = path
         self.morph = morph
+        self.max_chars = max_chars  # of a post, for matching (None: the matcher's default)
         self._ruleset: RuleSet | None = None
         self._matcher: Matcher | None = None
         self._mtime: tuple[float, int] | None = None
@@ -94,7 +95,7 @@ class RulesHolder:
     def _compile(self, ruleset: RuleSet) -> Matcher:
         """The matcher for a validated rule set; a failure is a RulesError as well."""
         try:
-            return build_matcher(ruleset, self.morph)
+            return build_matcher(ruleset, self.morph, max_chars=self.max_chars)
         except Exception as exc:  # noqa: BLE001
             # Same boundary as _read: a rule set that cannot be compiled is not applied.
             logger.debug("compiling %s failed", self.path, exc_info=True)
@@ -379,7 +380,10 @@ async def run_live(
             file=err,
         )
         return 2
-    holder = RulesHolder(settings.rules_path, Morphology(use_ukrainian=settings.use_ukrainian))
+    holder = RulesHolder(
+        settings.rules_path, Morphology(use_ukrainian=settings.use_ukrainian),
+        max_chars=settings.match_max_chars,
+    )
     try:
         ruleset = holder.load()
     except RulesError as exc:

@@ -45,7 +45,9 @@ def _build_matcher(ruleset: RuleSet) -> Matcher:
     from bot.settings import load_settings
 
     settings = load_settings(Path(".env"), os.environ)
-    matcher = build_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
+    matcher = build_matcher(
+        ruleset, Morphology(use_ukrainian=settings.use_ukrainian), max_chars=settings.match_max_chars
+    )
     freeze_heap()
     return matcher
 
