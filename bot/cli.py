@@ -367,7 +367,7 @@ def cmd_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     result = run_bench(posts=args.posts, sample_floor=args.floor_sample, scan_posts=args.scan_posts,
                        rules_path=args.rules, out=err if args.json else out, progress=err, mix=args.mix,
-                       first_passes=args.first_passes)
+                       first_passes=args.first_passes, long_post=args.long_post)
     if args.json:
         print(main_json(result), file=out)
     return 0
@@ -485,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scan-posts", type=int, default=0, metavar="N", help="also time `milwatch scan` of N posts")
     p.add_argument("--first-passes", type=int, default=3, metavar="N",
                    help="first passes, each with a fresh matcher; the fastest counts (default 3)")
+    p.add_argument("--long-post", type=int, default=1_000_000, metavar="CHARS",
+                   help="also time one post of CHARS characters of repeated terms (default 1000000; 0: skip)")
     p.add_argument("--mix", choices=("mixed", "military"), default="mixed",
                    help="mixed: 10%% of posts from military channels, 90%% everyday traffic (default); "
                    "military: milblogger channels only")
