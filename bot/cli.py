@@ -334,7 +334,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = _settings(args, err)
     if settings is None:
         return 2
-    logging.getLogger().setLevel(settings.log_level)
+    if not args.verbose:  # -v asks for DEBUG whatever LOG_LEVEL says
+        logging.getLogger().setLevel(settings.log_level)
     return asyncio.run(run_live(settings, out, err))
 
 
@@ -504,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # At DEBUG aiosqlite logs every statement with its parameters: post texts, analyst
+    # ids. Nothing of ours needs that in a log.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
