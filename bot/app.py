@@ -39,6 +39,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+NOTICE_PROBLEMS = 10  # problems listed in a chat notice; `milwatch check` lists them all
+NOTICE_LINE_CHARS = 300
+
+
+def refused_notice(problems: list[str], path: Path) -> str:
+    """The operator notice for a rules file that was not loaded: the first problems, each
+    cut to a line, so that one broken save is one short message, not a dozen."""
+    shown = [p if len(p) <= NOTICE_LINE_CHARS else p[: NOTICE_LINE_CHARS - 1] + "…" for p in problems[:NOTICE_PROBLEMS]]
+    lines = ["rules file NOT loaded, the last good rules stay active:", *shown]
+    if len(problems) > len(shown):
+        lines.append(f"… and {len(problems) - len(shown)} more: `milwatch check --rules {path}` lists them all")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class RuleReload:
     """What a reload did: the new version and a one-line diff, or the problems."""
@@ -458,7 +472,7 @@ async def run_live(
                 await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
                 text = f"rules reloaded: version {result.version}: {result.summary}"
             else:
-                text = "rules file NOT loaded, the last good rules stay active:\n" + "\n".join(result.problems or [])
+                text = refused_notice(result.problems or [], holder.path)
             logger.warning("%s", text)
             if operator_chat:
                 await sender.notify(operator_chat, text)

@@ -318,3 +318,20 @@ async def test_the_live_service_announces_each_broken_file_and_goes_on(tmp_path:
     assert notices()[-1].startswith("rules reloaded: version ") and "+extra" in notices()[-1]
     assert await service.finish() == 0
     assert "stopping" not in service.err.getvalue()
+
+
+def test_a_notice_lists_the_first_problems_and_fits_one_message(tmp_path: Path) -> None:
+    from bot.app import refused_notice
+    from bot.rules.loader import check_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(with_concept("".join(f'  u{i}: ["@nosuch{i}"]\n' for i in range(25))), encoding="utf-8")
+    problems = [str(p) for p in check_rules(path)]
+    assert len(problems) == 25
+    notice = refused_notice(problems, path)
+    lines = notice.splitlines()
+    assert lines[0] == "rules file NOT loaded, the last good rules stay active:"
+    assert lines[1:11] == problems[:10]
+    assert lines[11] == f"… and 15 more: `milwatch check --rules {path}` lists them all"
+    long = refused_notice([f"{path}:1:1: " + "x" * 5000] * 10, path)
+    assert len(long) < 4096  # one Telegram message
