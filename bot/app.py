@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,7 +65,12 @@ class RuleReload:
 
 
 class RulesHolder:
-    """The active rule set and its compiled matcher, swapped whole on a good reload."""
+    """The active rule set and its compiled matcher, swapped whole on a good reload.
+
+    reload_if_changed() may run in a worker thread (the live service reloads off the
+    event loop: a large file takes seconds to read and compile); the swap itself happens
+    under a lock, and a reload that an operator's edit (load()) overtook is dropped.
+    """
 
     def __init__(self, path: Path, morph: Morphology, *, max_chars: int | None = None) -> None:
         self.path = path
@@ -73,16 +79,20 @@ class RulesHolder:
         self._ruleset: RuleSet | None = None
         self._matcher: Matcher | None = None
         self._mtime: tuple[float, int] | None = None
+        self._lock = threading.Lock()
+        self._generation = 0  # rule sets swapped in so far
 
     def load(self) -> RuleSet:
         """Load and compile the file; on RulesError the previous rules stay active."""
         stamp = self._stat()
         ruleset = self._read()
         matcher = self._compile(ruleset)
-        # Swap both at once: a post is never matched against half-loaded rules.
-        self._ruleset, self._matcher = ruleset, matcher
+        with self._lock:
+            # Swap both at once: a post is never matched against half-loaded rules.
+            self._ruleset, self._matcher = ruleset, matcher
+            self._generation += 1
+            self._mtime = stamp
         freeze_heap()
-        self._mtime = stamp
         return ruleset
 
     def _stat(self) -> tuple[float, int] | None:
@@ -124,25 +134,32 @@ class RulesHolder:
         Never raises: every failure comes back as a RuleReload with the problems. A file
         that changes while it is read (a save in progress) is read again next time.
         """
+        with self._lock:
+            generation, known, old = self._generation, self._mtime, self._ruleset
         stamp = self._stat()
-        if stamp == self._mtime:
+        if stamp == known:
             return None
-        old = self._ruleset
+        failure: RulesError | None = None
+        matcher: Matcher | None = None
         try:
             ruleset = self._read()
-            fresh = old is None or ruleset.version != old.version
-            matcher = self._compile(ruleset) if fresh else None
+            if old is None or ruleset.version != old.version:
+                matcher = self._compile(ruleset)
         except RulesError as exc:
-            if self._stat() != stamp:
-                return None  # still being written: judge the finished file
+            failure = exc
+        with self._lock:
+            if self._generation != generation or self._stat() != stamp:
+                # An edit was applied meanwhile, or the file is still being written:
+                # judge the file as it is next time.
+                return None
             self._mtime = stamp
-            return RuleReload(ok=False, version=old.version if old else "", problems=[str(p) for p in exc.problems])
-        if self._stat() != stamp:
-            return None
-        self._mtime = stamp
-        if matcher is None:
-            return None
-        self._ruleset, self._matcher = ruleset, matcher
+            if failure is not None:
+                problems = [str(p) for p in failure.problems]
+                return RuleReload(ok=False, version=old.version if old else "", problems=problems)
+            if matcher is None:
+                return None  # the same rules (a touch, an edit already applied)
+            self._ruleset, self._matcher = ruleset, matcher
+            self._generation += 1
         return RuleReload(ok=True, version=ruleset.version, summary=diff_summary(old, ruleset))
 
     @property
@@ -466,7 +483,9 @@ async def run_live(
             await _wait(stop, dispatch_interval)
 
     async def reload_once() -> None:
-        result = holder.reload_if_changed()
+        # In a worker thread: reading and compiling a large file takes seconds, during
+        # which posts, alerts and commands go on being handled.
+        result = await asyncio.to_thread(holder.reload_if_changed)
         if result is not None:
             if result.ok:
                 await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
