@@ -47,10 +47,14 @@ NOTICE_LINE_CHARS = 300
 def refused_notice(problems: list[str], path: Path) -> str:
     """The operator notice for a rules file that was not loaded: the first problems, each
     cut to a line, so that one broken save is one short message, not a dozen."""
-    shown = [p if len(p) <= NOTICE_LINE_CHARS else p[: NOTICE_LINE_CHARS - 1] + "…" for p in problems[:NOTICE_PROBLEMS]]
+    shown = [
+        p if len(p) <= NOTICE_LINE_CHARS else p[: NOTICE_LINE_CHARS - 1] + "…"
+        for p in problems[:NOTICE_PROBLEMS]
+    ]
     lines = ["rules file NOT loaded, the last good rules stay active:", *shown]
     if len(problems) > len(shown):
-        lines.append(f"… and {len(problems) - len(shown)} more: `milwatch check --rules {path}` lists them all")
+        more = len(problems) - len(shown)
+        lines.append(f"… and {more} more: `milwatch check --rules {path}` lists them all")
     return "\n".join(lines)
 
 

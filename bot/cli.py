@@ -46,7 +46,8 @@ def _build_matcher(ruleset: RuleSet) -> Matcher:
 
     settings = load_settings(Path(".env"), os.environ)
     matcher = build_matcher(
-        ruleset, Morphology(use_ukrainian=settings.use_ukrainian), max_chars=settings.match_max_chars
+        ruleset, Morphology(use_ukrainian=settings.use_ukrainian),
+        max_chars=settings.match_max_chars,
     )
     freeze_heap()
     return matcher
@@ -487,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-passes", type=int, default=3, metavar="N",
                    help="first passes, each with a fresh matcher; the fastest counts (default 3)")
     p.add_argument("--long-post", type=int, default=1_000_000, metavar="CHARS",
-                   help="also time one post of CHARS characters of repeated terms (default 1000000; 0: skip)")
+                   help="also time one post of CHARS characters of repeated terms "
+                   "(default 1000000; 0: skip)")
     p.add_argument("--mix", choices=("mixed", "military"), default="mixed",
                    help="mixed: 10%% of posts from military channels, 90%% everyday traffic (default); "
                    "military: milblogger channels only")

@@ -146,7 +146,10 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
         backfill_max_posts=_int("BACKFILL_MAX_POSTS", get("BACKFILL_MAX_POSTS") or "500"),
         log_level=_log_level(get("LOG_LEVEL")),
         use_ukrainian=(get("MILWATCH_UKRAINIAN") or "1").lower() not in _FALSE,
-        match_max_chars=_int("MILWATCH_MATCH_MAX_CHARS", cap, 1000) if (cap := get("MILWATCH_MATCH_MAX_CHARS")) else None,
+        match_max_chars=(
+            _int("MILWATCH_MATCH_MAX_CHARS", cap, 1000)
+            if (cap := get("MILWATCH_MATCH_MAX_CHARS")) else None
+        ),
     )
 
 

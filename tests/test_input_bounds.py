@@ -88,7 +88,7 @@ def _milwatch(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("TG_", "MILWATCH_", "LOG_"))}
     return subprocess.run(
         [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, cwd=cwd,
-        env=environ, timeout=120,
+        env=environ, timeout=120, check=False,
     )
 
 

@@ -160,7 +160,7 @@ def test_check_reports_a_located_problem(
     assert main(["check", "--rules", str(path)]) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and fragment in out
-    assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: ", out, re.M)
+    assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: ", out, re.MULTILINE)
 
 
 def test_nesting_problems_point_at_the_line(tmp_path: Path) -> None:
@@ -272,7 +272,7 @@ def test_start_up_refuses_with_located_problems(
     assert main(["run", "--env-file", str(env)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and fragment in err
-    assert re.search(rf"^{re.escape(str(rules))}:\d+:\d+: ", err, re.M)
+    assert re.search(rf"^{re.escape(str(rules))}:\d+:\d+: ", err, re.MULTILINE)
     assert "the rules file is broken; nothing was started" in err
 
 
@@ -283,8 +283,14 @@ async def test_the_live_service_announces_each_broken_file_and_goes_on(tmp_path:
 
     from telegram_fakes import FakeTelegram
     from test_live_service import (  # noqa: F401 - no_network guards this test too
-        ALERT_CHANNEL_ID, ANALYST, CHANNEL, CHANNEL_ID, OPERATOR_CHANNEL_ID, Service,
-        live_settings, no_network,
+        ALERT_CHANNEL_ID,
+        ANALYST,
+        CHANNEL,
+        CHANNEL_ID,
+        OPERATOR_CHANNEL_ID,
+        Service,
+        live_settings,
+        no_network,
     )
 
     rules = tmp_path / "rules.yaml"
@@ -304,7 +310,7 @@ async def test_the_live_service_announces_each_broken_file_and_goes_on(tmp_path:
         tmp = rules.with_name("rules.yaml.new")
         tmp.write_bytes(build())
         os.replace(tmp, rules)  # whole files, so each is seen as it is written
-        await service.until(lambda: len(notices()) > before, f"the notice about {name}")
+        await service.until(lambda n=before: len(notices()) > n, f"the notice about {name}")
         notice = notices()[-1]
         assert notice.startswith("rules file NOT loaded, the last good rules stay active:"), name
         assert fragment in notice and f"{rules}:" in notice, (name, notice)

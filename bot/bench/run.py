@@ -441,7 +441,8 @@ def format_table(r: dict[str, Any]) -> str:
         growth = long_post["whole_s"] / max(long_post["quarter_s"], 1e-9)
         lines.append(
             f"{'one post of ' + format(long_post['chars'], ',') + ' chars':<46}: "
-            f"{long_post['whole_s']:.2f} s matched whole (a quarter of it {long_post['quarter_s']:.2f} s: "
+            f"{long_post['whole_s']:.2f} s matched whole "
+            f"(a quarter of it {long_post['quarter_s']:.2f} s: "
             f"×{growth:.1f} for 4× the text); {long_post['capped_s']:.2f} s up to the "
             f"{long_post['cap']:,}-character cap   target whole < {target:g} s "
             f"{_mark(long_post['whole_s'] < target)}"

@@ -144,7 +144,8 @@ class _Post:
     """One post's views and lazily computed positions, while it is being analysed."""
 
     __slots__ = (
-        "ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned", "norm", "walked"
+        "ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned", "norm",
+        "walked",
     )
 
     def __init__(self, norm: Normalized, view: str, word_marks: bytes, sentence_marks: bytes) -> None:
@@ -862,10 +863,12 @@ class Matcher:
                 self._lazy_word(post, concepts, tok, m.start(), m.end())
                 pos = m.end()
                 tok += 1
-            if lo <= done_hi + 1 and done_lo <= tok:
-                post.walked = (min(lo, done_lo), tok - 1, pos) if tok - 1 >= done_hi else (min(lo, done_lo), done_hi, done_end)
+            if lo > done_hi + 1 or done_lo > tok:
+                post.walked = (lo, tok - 1, pos)  # apart from the walked range: start anew
+            elif tok - 1 >= done_hi:
+                post.walked = (min(lo, done_lo), tok - 1, pos)
             else:
-                post.walked = (lo, tok - 1, pos)
+                post.walked = (min(lo, done_lo), done_hi, done_end)
 
     def _rules(self, post: _Post, analysis: Analysis, todo: tuple[int, ...]) -> None:
         concepts = analysis.concepts
@@ -1067,7 +1070,8 @@ def matched_part(text: str, max_chars: int) -> str:
     at a white space when one is near, so that no word is matched by half."""
     if len(text) <= max_chars:
         return text
-    cut = max(text.rfind(" ", max(max_chars - 200, 0), max_chars + 1), text.rfind("\n", max(max_chars - 200, 0), max_chars + 1))
+    near = max(max_chars - 200, 0)
+    cut = max(text.rfind(" ", near, max_chars + 1), text.rfind("\n", near, max_chars + 1))
     return text[: cut if cut > 0 else max_chars]
 
 
