@@ -148,7 +148,7 @@ def includes(rng: random.Random) -> bytes:
     elif shape == "unknown":
         lines += [f'  f{j}: ["@nosuch{j}"]' for j in range(min(n, 200))]
     else:
-        n = min(n, 400)
+        n = min(n, 200)  # 200 concepts each including all before: 20,000 include items
         lines += ["  f0: [вывод]"] + [
             f"  f{j}: [" + ", ".join(f'"@f{k}"' for k in range(j)) + f", слово{j}]" for j in range(1, n)
         ]
