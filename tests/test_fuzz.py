@@ -133,7 +133,9 @@ def _run_case(index: int) -> Outcome:
 
 def test_rules_file_fuzz(tmp_path: Path) -> None:
     """1,000 hostile saves of the rules file: 0 tracebacks, 0 hangs, the loop serves on."""
-    workers = max(1, min(4, len(os.sched_getaffinity(0))))
+    from bot.scan import default_jobs
+
+    workers = min(4, default_jobs())
     started = time.perf_counter()
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers, initializer=_start_worker, initargs=(str(tmp_path),)) as pool:
