@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from bot.commands.operator import OperatorCommands
 from bot.compiled import compiled_matcher
 from bot.matching import Matcher, Morphology, freeze_heap
 from bot.pipeline import Pipeline
-from bot.rules import RulesError, RuleSet, load_rules
+from bot.rules import Problem, RulesError, RuleSet, load_rules
 from bot.rules.diff import diff_summary
 from bot.settings import Settings
 from bot.sources import SourceProblem, unreadable
@@ -42,6 +43,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+NOTICE_PROBLEMS = 10  # problems listed in a chat notice; `milwatch check` lists them all
+NOTICE_LINE_CHARS = 300
+
+
+def refused_notice(problems: list[str], path: Path) -> str:
+    """The operator notice for a rules file that was not loaded: the first problems, each
+    cut to a line, so that one broken save is one short message, not a dozen."""
+    shown = [
+        p if len(p) <= NOTICE_LINE_CHARS else p[: NOTICE_LINE_CHARS - 1] + "…"
+        for p in problems[:NOTICE_PROBLEMS]
+    ]
+    lines = ["rules file NOT loaded, the last good rules stay active:", *shown]
+    if len(problems) > len(shown):
+        more = len(problems) - len(shown)
+        lines.append(f"… and {more} more: `milwatch check --rules {path}` lists them all")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class RuleReload:
     """What a reload did: the new version and a one-line diff, or the problems."""
@@ -53,22 +72,34 @@ class RuleReload:
 
 
 class RulesHolder:
-    """The active rule set and its compiled matcher, swapped whole on a good reload."""
+    """The active rule set and its compiled matcher, swapped whole on a good reload.
 
-    def __init__(self, path: Path, morph: Morphology) -> None:
+    reload_if_changed() may run in a worker thread (the live service reloads off the
+    event loop: a large file takes seconds to read and compile); the swap itself happens
+    under a lock, and a reload that an operator's edit (load()) overtook is dropped.
+    """
+
+    def __init__(self, path: Path, morph: Morphology, *, max_chars: int | None = None) -> None:
         self.path = path
         self.morph = morph
+        self.max_chars = max_chars  # of a post, for matching (None: the matcher's default)
         self._ruleset: RuleSet | None = None
         self._matcher: Matcher | None = None
+        self._mtime: tuple[float, int] | None = None
+        self._lock = threading.Lock()
+        self._generation = 0  # rule sets swapped in so far
 
     def load(self) -> RuleSet:
         """Load and compile the file; on RulesError the previous rules stay active."""
-        ruleset = load_rules(self.path)
-        matcher = compiled_matcher(ruleset, self.morph)
-        # Swap both at once: a post is never matched against half-loaded rules.
-        self._ruleset, self._matcher = ruleset, matcher
+        stamp = self._stat()
+        ruleset = self._read()
+        matcher = self._compile(ruleset)
+        with self._lock:
+            # Swap both at once: a post is never matched against half-loaded rules.
+            self._ruleset, self._matcher = ruleset, matcher
+            self._generation += 1
+            self._mtime = stamp
         freeze_heap()
-        self._mtime = self._stat()
         return ruleset
 
     def _stat(self) -> tuple[float, int] | None:
@@ -78,22 +109,64 @@ class RulesHolder:
             return None
         return (st.st_mtime, st.st_size)
 
-    def reload_if_changed(self) -> RuleReload | None:
-        """Reload when the file changed; a broken file keeps the last good rules."""
-        stamp = self._stat()
-        if stamp == getattr(self, "_mtime", None):
-            return None
-        self._mtime = stamp
-        old = self._ruleset
+    def _read(self) -> RuleSet:
+        """The validated file; every way reading it can fail is a RulesError."""
         try:
-            ruleset = load_rules(self.path)
-        except RulesError as exc:
-            return RuleReload(ok=False, version=old.version if old else "", problems=[str(p) for p in exc.problems])
+            return load_rules(self.path)
+        except RulesError:
+            raise
         except OSError as exc:
-            return RuleReload(ok=False, version=old.version if old else "", problems=[f"{self.path}:1:1: cannot read: {exc}"])
-        if old is not None and ruleset.version == old.version:
+            raise self._failure(f"cannot read the rules file: {exc.strerror or exc}") from None
+        except Exception as exc:
+            # Deliberate catch-all: whatever a file does to the loader, the service keeps
+            # its last good rules (or refuses to start) with a message, never a traceback.
+            logger.debug("reading %s failed", self.path, exc_info=True)
+            raise self._failure(f"cannot load the rules: {type(exc).__name__}: {exc}") from None
+
+    def _compile(self, ruleset: RuleSet) -> Matcher:
+        """The matcher for a validated rule set; a failure is a RulesError as well."""
+        try:
+            return compiled_matcher(ruleset, self.morph, max_chars=self.max_chars)
+        except Exception as exc:
+            # Same boundary as _read: a rule set that cannot be compiled is not applied.
+            logger.debug("compiling %s failed", self.path, exc_info=True)
+            raise self._failure(f"cannot compile the rules: {type(exc).__name__}: {exc}") from None
+
+    def _failure(self, message: str) -> RulesError:
+        return RulesError([Problem(str(self.path), 1, 1, message)])
+
+    def reload_if_changed(self) -> RuleReload | None:
+        """Reload when the file changed; a broken file keeps the last good rules.
+
+        Never raises: every failure comes back as a RuleReload with the problems. A file
+        that changes while it is read (a save in progress) is read again next time.
+        """
+        with self._lock:
+            generation, known, old = self._generation, self._mtime, self._ruleset
+        stamp = self._stat()
+        if stamp == known:
             return None
-        self._ruleset, self._matcher = ruleset, compiled_matcher(ruleset, self.morph)
+        failure: RulesError | None = None
+        matcher: Matcher | None = None
+        try:
+            ruleset = self._read()
+            if old is None or ruleset.version != old.version:
+                matcher = self._compile(ruleset)
+        except RulesError as exc:
+            failure = exc
+        with self._lock:
+            if self._generation != generation or self._stat() != stamp:
+                # An edit was applied meanwhile, or the file is still being written:
+                # judge the file as it is next time.
+                return None
+            self._mtime = stamp
+            if failure is not None:
+                problems = [str(p) for p in failure.problems]
+                return RuleReload(ok=False, version=old.version if old else "", problems=problems)
+            if matcher is None:
+                return None  # the same rules (a touch, an edit already applied)
+            self._ruleset, self._matcher = ruleset, matcher
+            self._generation += 1
         return RuleReload(ok=True, version=ruleset.version, summary=diff_summary(old, ruleset))
 
     @property
@@ -376,7 +449,10 @@ async def run_live(
             file=err,
         )
         return 2
-    holder = RulesHolder(settings.rules_path, Morphology(use_ukrainian=settings.use_ukrainian))
+    holder = RulesHolder(
+        settings.rules_path, Morphology(use_ukrainian=settings.use_ukrainian),
+        max_chars=settings.match_max_chars,
+    )
     try:
         ruleset = holder.load()
     except RulesError as exc:
@@ -480,18 +556,28 @@ async def run_live(
                 logger.exception("alert dispatch failed")
             await _wait(stop, dispatch_interval)
 
+    async def reload_once() -> None:
+        # In a worker thread: reading and compiling a large file takes seconds, during
+        # which posts, alerts and commands go on being handled.
+        result = await asyncio.to_thread(holder.reload_if_changed)
+        if result is not None:
+            if result.ok:
+                await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
+                text = f"rules reloaded: version {result.version}: {result.summary}"
+            else:
+                text = refused_notice(result.problems or [], holder.path)
+            logger.warning("%s", text)
+            if operator_chat:
+                await sender.notify(operator_chat, text)
+
     async def reload_forever() -> None:
         while not stop.is_set():
-            result = holder.reload_if_changed()
-            if result is not None:
-                if result.ok:
-                    await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
-                    text = f"rules reloaded: version {result.version}: {result.summary}"
-                else:
-                    text = "rules file NOT loaded, the last good rules stay active:\n" + "\n".join(result.problems or [])
-                logger.warning("%s", text)
-                if operator_chat:
-                    await sender.notify(operator_chat, text)
+            try:
+                await reload_once()
+            except Exception:
+                # A reload that fails to be recorded or announced must not end the
+                # service: the rules in use stay, and the next tick tries again.
+                logger.exception("rules reload failed")
             await _wait(stop, reload_interval)
 
     async def retry_forever() -> None:

@@ -47,7 +47,9 @@ def _build_matcher(ruleset: RuleSet) -> Matcher:
     from bot.settings import load_offline_settings
 
     settings = load_offline_settings(Path(".env"), os.environ)
-    matcher = compiled_matcher(ruleset, Morphology(use_ukrainian=settings.use_ukrainian))
+    matcher = compiled_matcher(
+        ruleset, Morphology(use_ukrainian=settings.use_ukrainian), max_chars=settings.match_max_chars
+    )
     freeze_heap()
     return matcher
 
@@ -455,7 +457,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = _settings(args, err)
     if settings is None:
         return 2
-    logging.getLogger().setLevel(settings.log_level)
+    if not args.verbose:  # -v asks for DEBUG whatever LOG_LEVEL says
+        logging.getLogger().setLevel(settings.log_level)
     return asyncio.run(run_live(settings, out, err))
 
 
@@ -543,7 +546,7 @@ def cmd_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 2
     result = run_bench(posts=args.posts, sample_floor=args.floor_sample, scan_posts=args.scan_posts,
                        rules_path=args.rules, out=err if args.json else out, progress=err, mix=args.mix,
-                       first_passes=args.first_passes)
+                       first_passes=args.first_passes, long_post=args.long_post)
     if args.json:
         print(main_json(result), file=out)
     return 0
@@ -731,6 +734,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scan-posts", type=int, default=0, metavar="N", help="also time `milwatch scan` of N posts")
     p.add_argument("--first-passes", type=int, default=3, metavar="N",
                    help="first passes, each with a fresh matcher; the fastest counts (default 3)")
+    p.add_argument("--long-post", type=int, default=1_000_000, metavar="CHARS",
+                   help="also time one post of CHARS characters of repeated terms "
+                   "(default 1000000; 0: skip)")
     p.add_argument("--mix", choices=("mixed", "military"), default="mixed",
                    help="mixed: 10%% of posts from military channels, 90%% everyday traffic (default); "
                    "military: milblogger channels only")
@@ -748,6 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # At DEBUG aiosqlite logs every statement with its parameters: post texts, analyst
+    # ids. Nothing of ours needs that in a log.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from bot.matching import Matcher, Morphology, build_matcher
 from bot.rules import RuleSet
 
-_Key = tuple[str, bool, bool]  # sha256 of the rules text, Ukrainian loaded, exhaustive
+_Key = tuple[str, bool, bool, int | None]  # sha256 of the rules text, Ukrainian, exhaustive, cap
 
 _LOCK = threading.Lock()  # /rule backtest compiles in a worker thread
 _COMPILED: OrderedDict[_Key, Matcher] = OrderedDict()
@@ -25,18 +25,20 @@ _COMPILED: OrderedDict[_Key, Matcher] = OrderedDict()
 _limit = 2
 
 
-def compiled_matcher(ruleset: RuleSet, morph: Morphology, *, exhaustive: bool = False) -> Matcher:
+def compiled_matcher(
+    ruleset: RuleSet, morph: Morphology, *, exhaustive: bool = False, max_chars: int | None = None
+) -> Matcher:
     """The matcher for ruleset: compiled once per rules text and options, then shared."""
     if not ruleset.source:
         # A rule set built in code, not parsed from text: nothing identifies it.
-        return build_matcher(ruleset, morph, exhaustive=exhaustive)
-    key = (hashlib.sha256(ruleset.source.encode("utf-8")).hexdigest(), morph.has_ukrainian, exhaustive)
+        return build_matcher(ruleset, morph, exhaustive=exhaustive, max_chars=max_chars)
+    key = (hashlib.sha256(ruleset.source.encode("utf-8")).hexdigest(), morph.has_ukrainian, exhaustive, max_chars)
     with _LOCK:
         matcher = _COMPILED.get(key)
         if matcher is not None:
             _COMPILED.move_to_end(key)
             return matcher
-    matcher = build_matcher(ruleset, morph, exhaustive=exhaustive)
+    matcher = build_matcher(ruleset, morph, exhaustive=exhaustive, max_chars=max_chars)
     with _LOCK:
         _COMPILED[key] = matcher
         while len(_COMPILED) > _limit:

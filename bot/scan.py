@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -105,12 +106,37 @@ def explain_terms(hit: Hit) -> str:
 def scan_one(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
     """Match and render one post; an exception becomes an error result, never a crash."""
     try:
-        hits = [h for h in matcher.match(post.text) if h.alerts or options.quiet]
+        result = _match_and_render(matcher, post, options)
     except Exception as exc:
-        # One error boundary per post: a retro-hunt over millions of posts must not
-        # die on one odd text; the post is reported and the scan goes on.
-        logger.exception("matching failed for %s/%s", post.channel, post.msg_id)
-        return ScanResult(0, "", f"post {post.channel}/{post.msg_id}: matcher error: {exc}")
+        # One error boundary per post, around matching AND rendering: a retro-hunt over
+        # millions of posts must not die on one odd text or date; the post is reported
+        # and the scan goes on.
+        logger.exception("scanning failed for %s/%s", post.channel, post.msg_id)
+        return ScanResult(0, "", f"post {post.channel}/{post.msg_id}: {type(exc).__name__}: {exc}")
+    if not _writable(result.output):
+        # Half of a surrogate pair (a "\ud83d" escape in JSON) cannot be written as
+        # UTF-8: print U+FFFD instead, and say so.
+        return ScanResult(
+            result.hits, _SURROGATE.sub("\ufffd", result.output),
+            f"post {post.channel}/{post.msg_id}: lone surrogates replaced with U+FFFD",
+        )
+    return result
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _writable(text: str) -> bool:
+    """Whether text encodes as UTF-8 (it does unless it holds a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _match_and_render(matcher: Matcher, post: Post, options: ScanOptions) -> ScanResult:
+    hits = [h for h in matcher.match(post.text) if h.alerts or options.quiet]
     if options.format == "jsonl":
         out = json.dumps(post_to_json(post, hits), ensure_ascii=False) + "\n" if hits or options.all else ""
     elif hits:

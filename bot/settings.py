@@ -46,6 +46,7 @@ class Settings:
     backfill_max_posts: int = 500
     log_level: str = "INFO"
     use_ukrainian: bool = True
+    match_max_chars: int | None = None  # characters of a post matched (None: the matcher's default)
 
     @property
     def database(self) -> Path:
@@ -157,6 +158,10 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
         backfill_max_posts=_int("BACKFILL_MAX_POSTS", get("BACKFILL_MAX_POSTS") or "500"),
         log_level=_log_level(get("LOG_LEVEL")),
         use_ukrainian=(get("MILWATCH_UKRAINIAN") or "1").lower() not in _FALSE,
+        match_max_chars=(
+            _int("MILWATCH_MATCH_MAX_CHARS", cap, 1000)
+            if (cap := get("MILWATCH_MATCH_MAX_CHARS")) else None
+        ),
     )
 
 
@@ -174,7 +179,7 @@ def load_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings
 
 
 # What scan, eval, explain and backtest read: paths and dictionaries, no Telegram.
-_OFFLINE = ("MILWATCH_DATA_DIR", "MILWATCH_RULES", "MILWATCH_DB", "MILWATCH_UKRAINIAN")
+_OFFLINE = ("MILWATCH_DATA_DIR", "MILWATCH_RULES", "MILWATCH_DB", "MILWATCH_UKRAINIAN", "MILWATCH_MATCH_MAX_CHARS")
 
 
 def load_offline_settings(env_file: Path | None, environ: Mapping[str, str]) -> Settings:

@@ -190,8 +190,11 @@ def test_run_bench_small() -> None:
     from bot.bench.run import run_bench
 
     buf = io.StringIO()
-    r = run_bench(posts=200, sample_floor=10, out=buf, first_passes=2)
+    r = run_bench(posts=200, sample_floor=10, out=buf, first_passes=2, long_post=20_000)
     assert r["posts"] == 200
+    long_post = r["long_post"]
+    assert long_post["chars"] == 20_000 and long_post["hits"] > 0
+    assert long_post["whole_s"] > 0 and long_post["quarter_s"] > 0 and long_post["capped_s"] > 0
     for key in ("mean_chars", "vocabulary", "normalize_us_per_post", "rss_peak_mb", "bench_seconds"):
         assert r[key] > 0, key
     assert r["startup_cold"]["total_s"] > 0 and r["startup_cold"]["rss_mb"] > 0
@@ -212,7 +215,8 @@ def test_run_bench_small() -> None:
         assert s["floor"]["sample"] == 10
     assert r["large"]["terms"] >= 1000 and r["large"]["rules"] >= 100
     table = buf.getvalue()
-    for label in ("posts/s", "µs/post", "ceiling", "floor", "RSS", "start-up", "hits", "each fresh 1st pass"):
+    for label in ("posts/s", "µs/post", "ceiling", "floor", "RSS", "start-up", "hits", "each fresh 1st pass",
+                  "one post of 20,000 chars"):
         assert label in table
 
 

@@ -289,7 +289,9 @@ def test_check_rules_on_a_non_utf8_file(tmp_path: Path) -> None:
     path = tmp_path / "cp1251.yaml"
     path.write_bytes(BASE.encode("cp1251"))
     (p,) = check_rules(path)
-    assert (p.line, p.col) == (1, 1) and "not UTF-8" in p.message
+    # The first Cyrillic letter: "    ru: [вывод" on line 8.
+    assert (p.line, p.col) == (8, 10) and "not UTF-8" in p.message
+    assert "Windows-1251" in p.message
 
 
 def test_check_rules_names_the_file(tmp_path: Path) -> None:

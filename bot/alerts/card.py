@@ -90,7 +90,21 @@ def display_channel(channel: str) -> str:
 
 def format_time(moment: datetime) -> str:
     """Readable UTC timestamp, e.g. '2024-05-01 12:30 UTC'."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return _stamp(moment.astimezone(UTC)) + " UTC"
+    except OverflowError:
+        # 0001-01-01T00:00+05:00 is in year 0 in UTC, which datetime cannot hold: show
+        # the moment as written, with its own offset.
+        offset = moment.utcoffset()
+        total = int(offset.total_seconds()) if offset else 0
+        hours, minutes = divmod(abs(total) // 60, 60)
+        return f"{_stamp(moment)} UTC{'-' if total < 0 else '+'}{hours:02d}:{minutes:02d}"
+
+
+def _stamp(moment: datetime) -> str:
+    # Not strftime: its %Y drops the zeros of years before 1000 on glibc ("1-01-01").
+    m = moment
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}"
 
 
 def clean_spans(spans: Iterable[tuple[int, int]], length: int) -> list[tuple[int, int]]:

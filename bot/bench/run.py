@@ -14,6 +14,9 @@ One run, the same generated posts for everything:
   `bot.matching.normalize` (normalisation done once, before timing): an automaton of
   every literal term of the rule set, all matches consumed. Best of three passes (an
   automaton has no caches to warm).
+* long post — one post of `long_post` characters (default 1 MB) of repeated rule terms,
+  matched whole and as the service matches it (its first MATCH_MAX_CHARS characters);
+  a quarter of it too, to show that the time grows in proportion to the text.
 * floor — what naive bots do: `rapidfuzz.fuzz.partial_ratio(term, text)` for every term
   against every post, on an evenly spaced sample of posts, extrapolated to posts/s.
 
@@ -49,7 +52,14 @@ TARGETS = {
     "speedup_vs_floor_min": 100.0,  # ≥ 100× faster than partial_ratio per term
     "rss_mb_max": 200.0,
     "scan_100k_s_max": 30.0,
+    "long_post_1mb_s_max": 2.0,  # a 1 MB post of repeated terms, matched whole
 }
+# One long post is these sentences over and over: every NEAR of the shipped rules has
+# thousands of occurrences on both sides, and every word is a candidate (worst case).
+LONG_POST_UNIT = (
+    "Начался вывод войск из Сирии. Эвакуация населения из Херсона. "
+    "Troops withdraw from Syria. ВСУ отходят с позиций у Работино. "
+)
 FLOOR_THRESHOLD = 85  # a naive bot flags a post when any term scores this high
 # Warm-up sentences: exercise every code path once (regexes, dictionaries, rapidfuzz),
 # but are not among the timed posts, so the word caches stay cold for them.
@@ -245,6 +255,30 @@ def _time_floor(lits: list[str], texts: list[str]) -> dict[str, Any]:
     }
 
 
+def _time_long_post(rules_path: Path, chars: int) -> dict[str, Any]:
+    """Seconds to match one long post of repeated terms: whole, a quarter, and capped."""
+    matcher = build_matcher(load_rules(rules_path), Morphology())
+    for text in WARMUP_TEXTS:
+        matcher.match(text)
+    text = (LONG_POST_UNIT * (chars // len(LONG_POST_UNIT) + 1))[:chars]
+    cap = matcher.max_chars
+
+    def best(part: str, limit: int) -> float:
+        matcher.max_chars = limit
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            matcher.match(part)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    quarter = best(text[: chars // 4], chars)
+    whole = best(text, chars)
+    capped = best(text, cap)
+    return {"chars": chars, "whole_s": whole, "quarter_s": quarter, "capped_s": capped, "cap": cap,
+            "hits": len(matcher.match(text))}
+
+
 def _cold_startup(rules_path: Path) -> dict[str, Any]:
     """Load rules + build the matcher in a fresh interpreter (dictionaries load cold)."""
     started = time.perf_counter()
@@ -401,6 +435,18 @@ def format_table(r: dict[str, Any]) -> str:
         f"RSS, peak of this bench process               : {r['rss_peak_mb']:.0f} MB "
         f"(2 matchers in turn + {n:,} posts and their normalised copies held in memory)"
     )
+    long_post = r.get("long_post")
+    if long_post:
+        target = TARGETS["long_post_1mb_s_max"] * long_post["chars"] / 1_000_000
+        growth = long_post["whole_s"] / max(long_post["quarter_s"], 1e-9)
+        lines.append(
+            f"{'one post of ' + format(long_post['chars'], ',') + ' chars':<46}: "
+            f"{long_post['whole_s']:.2f} s matched whole "
+            f"(a quarter of it {long_post['quarter_s']:.2f} s: "
+            f"×{growth:.1f} for 4× the text); {long_post['capped_s']:.2f} s up to the "
+            f"{long_post['cap']:,}-character cap   target whole < {target:g} s "
+            f"{_mark(long_post['whole_s'] < target)}"
+        )
     scan = r.get("scan")
     if scan:
         per_100k = scan["seconds"] * 100_000 / max(scan["posts"], 1)
@@ -476,6 +522,7 @@ def run_bench(
     progress: TextIO | None = None,
     mix: str = "mixed",
     first_passes: int = 3,
+    long_post: int = 1_000_000,
 ) -> dict[str, Any]:
     """Run the benchmark, print the table to `out` (None: don't) and return the numbers."""
     bench_started = time.perf_counter()
@@ -513,6 +560,13 @@ def run_bench(
     large_yaml = large_rules_yaml(seed=seed)
     large, large_lits = _bench_ruleset(
         "large rules", lambda: parse_rules(large_yaml, "<large rules>"), texts, kinds, langs, say, first_passes)
+
+    long_result = None
+    if long_post > 0:
+        say(f"one post of {long_post:,} characters…")
+        long_result = _time_long_post(rules_path, long_post)
+        gc.unfreeze()
+        gc.collect()
 
     say("normalising posts for the ceiling…")
     gc.collect()
@@ -554,6 +608,7 @@ def run_bench(
         "large": large,
         "rss_peak_mb": _rss_mb(),
         "scan": scan,
+        "long_post": long_result,
         "targets": dict(TARGETS),
     }
     result["bench_seconds"] = time.perf_counter() - bench_started

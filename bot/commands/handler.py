@@ -27,6 +27,7 @@ Clock = Callable[[], datetime]
 DEFAULT_RECENT = 5
 MAX_RECENT = 50
 SEARCH_LIMIT = 10
+MAX_QUERY_CHARS = 200  # a phrase to find, not a post: longer is a paste gone wrong
 DEFAULT_STATS_WINDOW = "24h"
 MAX_WINDOW = timedelta(days=366)
 EXCERPT_CHARS = 160
@@ -262,6 +263,11 @@ def _parse_search(args: list[str]) -> SearchCommand | CommandError:
         return CommandError(f"Nothing to search for. {usage}")
     if len(query) < 2:
         return CommandError(f"Search text must be at least 2 characters. {usage}")
+    if len(query) > MAX_QUERY_CHARS:
+        return CommandError(
+            f"Query too long: {len(query):,} characters; search for a phrase of at most "
+            f"{MAX_QUERY_CHARS}. {usage}"
+        )
     return SearchCommand(query=query, since=since)
 
 

@@ -42,6 +42,7 @@ MAX_PROBLEMS = 10
 HISTORY_DEFAULT = 10
 HISTORY_MAX = 50
 MIN_VERSION_PREFIX = 4  # what Store.find_ruleset needs to name one version
+MAX_TEST_CHARS = 4096  # a Telegram post's length; the console could paste any amount
 _CHANNEL = re.compile(r"^@[A-Za-z0-9_]{1,64}$|^@-?\d{1,20}$")
 # A chat term: "quoted", «quoted», “quoted” or one run of non-space characters.
 _WORD = re.compile(r'"[^"]*"|«[^»]*»|“[^”]*”|\S+')
@@ -202,6 +203,11 @@ class OperatorCommands:
         return "\n".join(lines)
 
     async def _test(self, text: str) -> str:
+        if len(text) > MAX_TEST_CHARS:
+            return (
+                f"Text too long to test: {len(text):,} characters; a post holds at most "
+                f"{MAX_TEST_CHARS:,}. Test a part of it, or use `milwatch explain` offline."
+            )
         analysis = self._holder.matcher().analyse(text, all_concepts=True)
         mutes = await self._store.active_mutes(self._clock())
         lines: list[str] = []

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import gc
 import re
-from bisect import bisect_right
+import threading
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,14 @@ _EN_FUZZY_MIN_LEN = 7
 _TRANSLIT_FLOOR = 95.0
 _WORD_CACHE_LIMIT = 200_000
 _MAX_OCCURRENCES = 64
+_PAIRS_DIRECT = 64  # NEAR sides this small are paired directly, without sorting
+# A Telegram post holds at most 4,096 characters; exports and JSONL files can hold whole
+# articles. Matching time grows with the text, so past this only the beginning is read.
+MATCH_MAX_CHARS = 100_000
+# A long post leaves hundreds of thousands of small tuples alive until it is done; the
+# cyclic collector would walk them again and again (1 MB: 2.2 s instead of 1.4 s, and
+# the more text, the more per character). They hold no cycles, so it waits meanwhile.
+_LONG_TEXT = 20_000
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,10 @@ def _last_token(run: str) -> str:
 class _Post:
     """One post's views and lazily computed positions, while it is being analysed."""
 
-    __slots__ = ("ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned", "norm")
+    __slots__ = (
+        "ntext", "view", "word_marks", "sentence_marks", "_ends", "lazy_done", "scanned", "norm",
+        "walked",
+    )
 
     def __init__(self, norm: Normalized, view: str, word_marks: bytes, sentence_marks: bytes) -> None:
         self.norm = norm
@@ -154,6 +166,8 @@ class _Post:
         self._ends: list[int] | None = None
         self.lazy_done = False  # tag-only terms looked for in every word
         self.scanned: set[int] = set()  # word indexes already looked at for them
+        # Word indexes lo..hi all looked at for them, and the view index after word hi.
+        self.walked = (0, -1, 0)
 
     def capitalised(self, pos: int) -> bool:
         """Whether the word at view index pos is written with a capital letter."""
@@ -170,8 +184,13 @@ class _Post:
 class Matcher:
     """Compiled rule set; `match(text)` returns the hits with their evidence."""
 
-    def __init__(self, ruleset: RuleSet, morph: Morphology, *, exhaustive: bool = False) -> None:
+    def __init__(
+        self, ruleset: RuleSet, morph: Morphology, *, exhaustive: bool = False,
+        max_chars: int | None = None,
+    ) -> None:
         self.ruleset = ruleset
+        # Only this much of a post is matched (the whole text is still stored and shown).
+        self.max_chars = MATCH_MAX_CHARS if max_chars is None else max_chars
         self.version = ruleset.version
         self.morph = morph
         self.terms: list[Term] = []
@@ -269,7 +288,7 @@ class Matcher:
         self._todo_cache: dict[int, tuple[tuple[int, ...], int]] = {}
         self.relevance: RelevanceStage | None = None
         if ruleset.relevance is not None:
-            evidence = Matcher(_evidence_ruleset(ruleset), morph, exhaustive=exhaustive)
+            evidence = Matcher(_evidence_ruleset(ruleset), morph, exhaustive=exhaustive, max_chars=max_chars)
             self.relevance = RelevanceStage(
                 ruleset.relevance, {r.id: r.prior for r in ruleset.rules if r.prior}, evidence.find_concepts
             )
@@ -438,6 +457,15 @@ class Matcher:
         all_concepts: also work out concepts no rule needed (for explanations).
         normalized: normalize(text), when the caller has it already.
         """
+        if len(text) > self.max_chars:
+            text = matched_part(text, self.max_chars)
+            normalized = None  # it was the whole text's
+        if len(text) > _LONG_TEXT:
+            with _collector_paused:
+                return self._analyse(text, all_concepts, normalized)
+        return self._analyse(text, all_concepts, normalized)
+
+    def _analyse(self, text: str, all_concepts: bool, normalized: Normalized | None) -> Analysis:
         norm = normalized if normalized is not None else normalize(text)
         view, word_marks, sentence_marks = words_view(norm.codes), norm.word_marks, norm.sentence_marks
         codes = norm.codes
@@ -863,22 +891,39 @@ class Matcher:
             return
         marks = post.word_marks
         for occ in occs:
+            lo, hi = occ.first - n, occ.last + n
+            done_lo, done_hi, done_end = post.walked
+            if done_lo <= lo and hi <= done_hi:
+                continue
+            # On a long post the windows overlap: words inside post.walked were looked
+            # at already, so only the rest is walked (the same words found, in the same
+            # order, without O(n) work per occurrence).
             start = min(r.start for r in occ.raws) + 1  # view index of word occ.first
-            pos = start
-            for k in range(1, n + 1):  # words before, nearest first
-                we = marks.rfind(b"a", 0, pos - 1) + 1
-                if we <= 1:
-                    break
-                ws = marks.rfind(b" ", 0, we) + 1
-                self._lazy_word(post, concepts, occ.first - k, ws, we)
-                pos = ws
-            pos = start
-            for tok in range(occ.first, occ.last + n + 1):  # the words of occ, then after
+            if not (done_lo <= lo and occ.first - 1 <= done_hi):
+                pos = start
+                for k in range(1, n + 1):  # words before, nearest first
+                    we = marks.rfind(b"a", 0, pos - 1) + 1
+                    if we <= 1:
+                        break
+                    ws = marks.rfind(b" ", 0, we) + 1
+                    self._lazy_word(post, concepts, occ.first - k, ws, we)
+                    pos = ws
+            tok, pos = occ.first, start
+            if done_lo <= occ.first <= done_hi:
+                tok, pos = done_hi + 1, done_end  # resume after the walked words
+            while tok <= hi:  # the words of occ, then after
                 m = _WORD_MARKS.search(marks, pos)
                 if m is None:
                     break
                 self._lazy_word(post, concepts, tok, m.start(), m.end())
                 pos = m.end()
+                tok += 1
+            if lo > done_hi + 1 or done_lo > tok:
+                post.walked = (lo, tok - 1, pos)  # apart from the walked range: start anew
+            elif tok - 1 >= done_hi:
+                post.walked = (min(lo, done_lo), tok - 1, pos)
+            else:
+                post.walked = (min(lo, done_lo), done_hi, done_end)
 
     def _rules(self, post: _Post, analysis: Analysis, todo: tuple[int, ...]) -> None:
         concepts = analysis.concepts
@@ -954,13 +999,24 @@ class Matcher:
         else:
             _, right = self._eval(second, concepts, post)
         if expr.negated:
-            kept = [a for a in left if not any(close(a, b, expr) for b in right)]
+            if len(left) * len(right) <= _PAIRS_DIRECT:
+                kept = [a for a in left if not any(close(a, b, expr) for b in right)]
+            else:
+                near = _NearIndex(right, expr.distance)
+                kept = [a for a in left if not any(close(a, b, expr) for b in near.around(a))]
             return bool(kept), kept
         merged: dict[tuple[int, int], Occurrence] = {}
         n, same = expr.distance, expr.same_sentence
+        # A long post has thousands of occurrences on each side: only the right side's
+        # occurrences near each left one are looked at (the same pairs, in the same
+        # order, as trying them all), and the look stops once the cap is reached.
+        candidates = (
+            (lambda a: right) if len(left) * len(right) <= _PAIRS_DIRECT
+            else _NearIndex(right, n).around
+        )
         for a in left:
             af, al = a.first, a.last
-            for b in right:
+            for b in candidates(a):
                 # close(a, b, expr), inlined: this loop runs for every pair.
                 bf, bl = b.first, b.last
                 if bf > al:
@@ -979,6 +1035,8 @@ class Matcher:
                         key[0], key[1], a.raws + b.raws,
                         min(a.s_first, b.s_first), max(a.s_last, b.s_last),
                     )
+            if len(merged) >= _MAX_OCCURRENCES:
+                break  # no later pair could add one
         return bool(merged), list(merged.values())
 
     def _has_lazy(self, expr: Expr) -> bool:
@@ -1000,6 +1058,31 @@ class Matcher:
                     terms.append(self._term_match(raw, norm))
         terms.sort(key=lambda tm: (tm.start, tm.end))
         return Hit(rule.id, rule.topic, rule.severity, rule.route, tuple(terms), rule.description)
+
+
+class _NearIndex:
+    """One side of a NEAR sorted by first word, to find what lies near an occurrence in
+    O(log n) plus what is there, instead of trying every occurrence of the side."""
+
+    __slots__ = ("occs", "order", "firsts", "reach")
+
+    def __init__(self, occs: list[Occurrence], distance: int) -> None:
+        self.occs = occs
+        self.order = sorted(range(len(occs)), key=lambda j: occs[j].first)
+        self.firsts = [occs[j].first for j in self.order]
+        # b is within `distance` of a only if b.first <= a.last + distance and
+        # b.last >= a.first - distance, so b.first >= a.first - distance - (widest b).
+        widest = max((b.last - b.first for b in occs), default=0)
+        self.reach = distance + max(widest, 0), distance
+
+    def around(self, a: Occurrence) -> list[Occurrence]:
+        """The occurrences that may be within distance of a, in their original order."""
+        before, after = self.reach
+        lo = bisect_left(self.firsts, a.first - before)
+        hi = bisect_right(self.firsts, a.last + after, lo)
+        if hi - lo == 1:
+            return [self.occs[self.order[lo]]]
+        return [self.occs[j] for j in sorted(self.order[lo:hi])]
 
 
 def _all_words(word_marks: bytes) -> Iterator[tuple[int, int]]:
@@ -1037,14 +1120,53 @@ def _evidence_ruleset(ruleset: RuleSet) -> RuleSet:
     )
 
 
+class _CollectorPause:
+    """Pauses the cyclic garbage collector (reference counting still frees everything)
+    while long texts are matched; nestable across threads (a backtest matches in a
+    worker thread while the service matches live posts), restoring the state it found."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._was_enabled:
+                gc.enable()
+
+
+_collector_paused = _CollectorPause()
+
+
+def matched_part(text: str, max_chars: int) -> str:
+    """The beginning of a long text that is matched: at most max_chars characters, cut
+    at a white space when one is near, so that no word is matched by half."""
+    if len(text) <= max_chars:
+        return text
+    near = max(max_chars - 200, 0)
+    cut = max(text.rfind(" ", near, max_chars + 1), text.rfind("\n", near, max_chars + 1))
+    return text[: cut if cut > 0 else max_chars]
+
+
 def build_matcher(
-    ruleset: RuleSet, morph: Morphology | None = None, *, exhaustive: bool = False
+    ruleset: RuleSet, morph: Morphology | None = None, *, exhaustive: bool = False,
+    max_chars: int | None = None,
 ) -> Matcher:
     """Compile a rule set (loading dictionaries unless a Morphology is handed in).
 
     exhaustive: look up every word instead of the scan's candidates (slow; for tests).
+    max_chars: match only this many characters of a post (default MATCH_MAX_CHARS).
     """
-    return Matcher(ruleset, morph or Morphology(), exhaustive=exhaustive)
+    return Matcher(ruleset, morph or Morphology(), exhaustive=exhaustive, max_chars=max_chars)
 
 
 def freeze_heap() -> None:

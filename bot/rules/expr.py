@@ -22,6 +22,14 @@ _TOKEN = re.compile(
 )
 
 
+# Deeper than any condition a person writes, and far below Python's recursion limit
+# (each level costs the parser five frames, and the matcher walks the tree again).
+MAX_DEPTH = 40
+# NEAR/n takes 1-100; more digits than this are refused before int() reads them
+# (int() of a 5,000-digit string raises ValueError).
+_MAX_DIGITS = 6
+
+
 class ExprSyntaxError(ValueError):
     """A condition that cannot be parsed; `offset` points into the condition text."""
 
@@ -50,7 +58,12 @@ def _tokenize(text: str) -> list[_Tok]:
         start = m.start(m.lastgroup or 0)
         if m.group("near"):
             negated = m.group("near").upper().startswith("NOT")
-            n = int(m.group("n")) if m.group("n") else None
+            digits = m.group("n")
+            if digits and len(digits) > _MAX_DIGITS:
+                raise ExprSyntaxError(
+                    f"NEAR/{digits[:_MAX_DIGITS]}…: the distance must be 1 to 100 words", start
+                )
+            n = int(digits) if digits else None
             kind = "notnear" if negated else "near"
             if "WITHIN" in m.group("near").upper():
                 kind += "+"  # may cross sentence boundaries
@@ -85,6 +98,17 @@ class _Parser:
         self.toks = _tokenize(text)
         self.i = 0
         self.default_near = default_near
+        self.depth = 0  # open parentheses, NOTs and chained NEARs around the current token
+
+    def enter(self, tok: _Tok) -> None:
+        """One level deeper; refuse before the recursion gets anywhere near Python's limit."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprSyntaxError(
+                f"the condition is nested more than {MAX_DEPTH} levels deep "
+                "(parentheses, NOTs and chained NEARs); split it into concepts",
+                tok.offset,
+            )
 
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -126,13 +150,21 @@ class _Parser:
         tok = self.peek()
         if tok is not None and tok.kind == "NOT":
             self.take()
-            return Not(self.parse_not())
+            self.enter(tok)
+            operand = self.parse_not()
+            self.depth -= 1
+            return Not(operand)
         return self.parse_near()
 
     def parse_near(self) -> Expr:
         left = self.parse_atom()
+        chained = 0
         while (tok := self.peek()) is not None and tok.kind in ("near", "notnear", "near+", "notnear+"):
             self.take()
+            # "a NEAR b NEAR c …" nests to the left: each link is a level of the tree.
+            if chained:
+                self.enter(tok)
+            chained += 1
             right = self.parse_atom()
             n = tok.n if tok.n is not None else self.default_near
             if n < 1 or n > 100:
@@ -150,6 +182,7 @@ class _Parser:
                 negated=tok.kind.startswith("not"),
                 same_sentence=not tok.kind.endswith("+"),
             )
+        self.depth -= max(chained - 1, 0)
         return left
 
     def parse_atom(self) -> Expr:
@@ -158,18 +191,23 @@ class _Parser:
             raise ExprSyntaxError("the condition ends too early: a concept is missing", self.end_offset())
         self.take()
         if tok.kind == "(":
+            self.enter(tok)
             inner = self.parse_or()
             closing = self.peek()
             if closing is None or closing.kind != ")":
                 raise ExprSyntaxError("missing ')'", tok.offset)
             self.take()
+            self.depth -= 1
             return inner
         if tok.kind == "name":
             return Ref(tok.value)
         if tok.kind == "quoted":
             return Ref(tok.value)
         if tok.kind == "NOT":
-            return Not(self.parse_atom())
+            self.enter(tok)
+            operand = self.parse_atom()
+            self.depth -= 1
+            return Not(operand)
         raise ExprSyntaxError(f"expected a concept name, found {tok.value!r}", tok.offset)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -12,9 +13,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from bot.domain import Severity
+from bot.rules import limits
 from bot.rules.expr import ExprSyntaxError, has_positive, parse_expr, refs
 from bot.rules.model import (
     LANGS,
@@ -36,12 +39,18 @@ from bot.rules.yamlpos import key_pos as _key_pos
 from bot.rules.yamlpos import value_pos as _value_pos
 from bot.rules.yamlpos import whole as _whole
 
+logger = logging.getLogger(__name__)
+
 _TOP_KEYS = ("version", "defaults", "routes", "topics", "concepts", "rules", "relevance")
 _RULE_KEYS = ("id", "topic", "severity", "route", "match", "unless", "description", "enabled", "prior")
 _CONCEPT_KEYS = (*LANGS, "description", "fuzzy")
 _DEFAULT_KEYS = ("severity", "route", "near", "fuzzy")
 _NAME = re.compile(r"^[^\W\d][\w.-]*$")
 _SEVERITIES = ", ".join(s.value for s in Severity)
+# Terms after includes are copied into every concept that includes them; a file of a
+# few thousand lines could otherwise include its way to millions. Compiling costs about
+# 0.1 ms a term (the shipped rules hold about 2,500: 1 s); this bounds it near 5 s.
+MAX_TERMS = 50_000
 
 
 def make_yaml() -> YAML:
@@ -76,16 +85,7 @@ def parse_rules(source: str, filename: str = "<rules>") -> RuleSet:
 
 def _parse_text(source: str, filename: str) -> RuleSet:
     c = _Collector(filename, source)
-    try:
-        data = make_yaml().load(source)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        pos = (mark.line, mark.column) if mark is not None else (0, 0)
-        c.add(pos, f"YAML syntax: {exc.problem or exc.context}")
-        raise RulesError(c.problems) from None
-    except YAMLError as exc:
-        c.add((0, 0), f"YAML: {exc}")
-        raise RulesError(c.problems) from None
+    data = _read_yaml(c, source)
     if not isinstance(data, dict):
         c.add((0, 0), "the rules file must be a mapping with 'topics', 'concepts' and 'rules'")
         raise RulesError(c.problems)
@@ -119,24 +119,78 @@ def _parse_text(source: str, filename: str) -> RuleSet:
     )
 
 
+def _read_yaml(c: _Collector, source: str) -> Any:
+    """The YAML data of the file, or RulesError with where reading it failed."""
+    deep = limits.nesting(source)
+    if deep is not None:
+        c.add(deep[:2], deep[2])
+        raise RulesError(c.problems)
+    try:
+        data = make_yaml().load(source)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = (mark.line, mark.column) if mark is not None else (0, 0)
+        c.add(pos, f"YAML syntax: {exc.problem or exc.context}")
+        raise RulesError(c.problems) from None
+    except ReaderError as exc:
+        # A control character, NUL or lone surrogate: say which, and where.
+        char = exc.character
+        name = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        c.add(limits.offset_position(source, exc.position),
+              f"character {name} is not allowed in a YAML file (control character, NUL or "
+              "half of a surrogate pair): delete it")
+        raise RulesError(c.problems) from None
+    except YAMLError as exc:
+        c.add((0, 0), f"YAML: {exc}")
+        raise RulesError(c.problems) from None
+    except ValueError as exc:
+        # int() refuses numbers of more than 4,300 digits, while the reader builds values.
+        where = limits.long_number(source)
+        if where is None:
+            c.add((0, 0), f"YAML: a value cannot be read: {exc}")
+        else:
+            c.add(where, "a number far too long to read (the numbers here are distances "
+                  "1-100 and similarities 50-100)")
+        raise RulesError(c.problems) from None
+    except RecursionError:
+        # The nesting check above is conservative; this is its backstop.
+        c.add((0, 0), "the file is nested too deeply to read (the format needs five levels)")
+        raise RulesError(c.problems) from None
+    too_many = limits.expansion(data)
+    if too_many is not None:
+        c.add((0, 0), too_many)
+        raise RulesError(c.problems)
+    return data
+
+
 def load_rules(path: str | Path) -> RuleSet:
-    """Read and validate a rules file; raises RulesError (or OSError if unreadable)."""
+    """Read and validate a rules file; raises RulesError (or OSError if unreadable).
+
+    Text that is not UTF-8 (a Windows-1251 save, a file cut inside a character while
+    being written) is a RulesError located at the first bad byte, like any mistake.
+    """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    text, bad = limits.decode(p.read_bytes())
+    if text is None:
+        assert bad is not None
+        raise RulesError([Problem(str(path), bad[0] + 1, bad[1] + 1, bad[2])])
     rs = parse_rules(text, str(path))
     return RuleSet(**{**rs.__dict__, "path": p})
 
 
 def check_rules(path: str | Path) -> list[Problem]:
-    """Every problem in a rules file (empty when it is good)."""
+    """Every problem in a rules file (empty when it is good); never raises."""
     try:
         load_rules(path)
     except RulesError as exc:
         return exc.problems
     except OSError as exc:
         return [Problem(str(path), 1, 1, f"cannot read the file: {exc.strerror or exc}")]
-    except UnicodeDecodeError as exc:
-        return [Problem(str(path), 1, 1, f"the file is not UTF-8 text: {exc.reason}")]
+    except Exception as exc:
+        # Deliberate catch-all: `milwatch check` exists to describe broken files, so a
+        # file the loader does not yet describe well is still a problem, not a crash.
+        logger.debug("checking %s failed", path, exc_info=True)
+        return [Problem(str(path), 1, 1, f"cannot load the rules: {type(exc).__name__}: {exc}")]
     return []
 
 
@@ -269,24 +323,108 @@ def _parse_concepts(c: _Collector, node: Any, parent: Any, defaults: Defaults) -
             c.add(pos, f"concept {name!r} has no terms")
         raw[name] = (terms, includes, description)
 
-    # Resolve "@other" includes, reporting unknown names and cycles.
-    resolved: dict[str, Concept] = {}
+    return _resolve_includes(c, raw, {str(name): _key_pos(node, name) for name in node})
 
-    def resolve(name: str, stack: tuple[str, ...]) -> list[Term]:
-        terms, includes, _ = raw[name]
-        out = list(terms)
+
+def _components(graph: dict[str, list[str]]) -> dict[str, int]:
+    """Strongly connected components (Tarjan), iterative so that a chain of thousands of
+    includes cannot exhaust the Python stack: an include lies on a cycle exactly when
+    both its ends are in the same component."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    component: dict[str, int] = {}
+    stack: list[str] = []
+    for root in graph:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            name, i = work.pop()
+            if i == 0:
+                index[name] = low[name] = len(index)
+                stack.append(name)
+            edges = graph[name]
+            while i < len(edges):
+                ref = edges[i]
+                i += 1
+                if ref not in index:
+                    work.append((name, i))  # come back for the next include
+                    work.append((ref, 0))
+                    break
+                if ref not in component:  # still on the stack: part of this component
+                    low[name] = min(low[name], index[ref])
+            else:
+                if low[name] == index[name]:
+                    while True:
+                        member = stack.pop()
+                        component[member] = index[name]
+                        if member == name:
+                            break
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[name])
+    return component
+
+
+def _resolve_includes(
+    c: _Collector,
+    raw: dict[str, tuple[list[Term], list[tuple[str, tuple[int, int]]], str]],
+    positions: dict[str, tuple[int, int]],
+) -> dict[str, Concept]:
+    """Resolve "@other" includes, reporting unknown names and cycles.
+
+    Each concept is resolved once, after the concepts it includes, and a term reached by
+    two paths (A includes B and C, both include D) is taken once: time and size grow
+    with the terms a concept ends up with, never with the number of paths to them.
+    """
+    graph = {name: [ref for ref, _ in raw[name][1] if ref in raw] for name in raw}
+    component = _components(graph)
+
+    def cyclic(name: str, ref: str) -> bool:
+        return component[name] == component[ref]
+
+    for name, (_, includes, _) in raw.items():
         for ref, ipos in includes:
             if ref not in raw:
                 c.add(ipos, f"concept {name!r} includes unknown concept '@{ref}'")
-            elif ref in stack:
+            elif cyclic(name, ref):
                 c.add(ipos, f"concept {name!r} includes '@{ref}', which includes it back (a cycle)")
-            else:
-                # Included terms count as this concept's own occurrences.
-                out.extend(replace(t, concept=name) for t in resolve(ref, (*stack, ref)))
-        return out
-
+    # Own terms first, then each include's terms in order, as written. A depth-first
+    # walk with an explicit stack: a concept is finished once all it includes are.
+    gathered: dict[str, list[Term]] = {}
+    total = 0
+    pending = list(raw)
+    while pending:
+        name = pending[-1]
+        if name in gathered:
+            pending.pop()
+            continue
+        waiting = [r for r in graph[name] if r not in gathered and not cyclic(name, r)]
+        if waiting:
+            pending.extend(waiting)
+            continue
+        pending.pop()
+        terms, includes, _ = raw[name]
+        out = list(terms)
+        seen = {id(t) for t in out}
+        for ref, _ in includes:
+            if ref in gathered and not cyclic(name, ref):
+                for t in gathered[ref]:
+                    if id(t) not in seen:
+                        seen.add(id(t))
+                        out.append(t)
+        total += len(out)
+        if total > MAX_TERMS:
+            c.add(positions.get(name, (0, 0)), f"concept {name!r}: with what it includes, the "
+                  f"rules hold more than {MAX_TERMS:,} terms; include fewer concepts")
+            break  # refused anyway: stop before the lists grow any further
+        gathered[name] = out
+    resolved: dict[str, Concept] = {}
     for name in raw:
-        resolved[name] = Concept(name, tuple(resolve(name, (name,))), raw[name][2])
+        # Included terms count as this concept's own occurrences.
+        own = gathered.get(name, raw[name][0])
+        renamed = tuple(t if t.concept == name else replace(t, concept=name) for t in own)
+        resolved[name] = Concept(name, renamed, raw[name][2])
     return resolved
 
 

@@ -61,6 +61,12 @@ def parse_term(raw: str, default_fuzzy: float, quoted: bool = False) -> tuple[Wo
         if m:
             chunk = chunk[: m.start()]
             n = m.group(1)
+            if n is not None and len(n) > 3:
+                # Refused before int() reads it: a 5,000-digit string makes int() raise.
+                raise TermSyntaxError(
+                    f"{raw[:40]!r}: ~{n[:6]}… is neither an edit count (1-3) "
+                    "nor a similarity (50-100)"
+                )
             if n is None:
                 fuzzy = default_fuzzy if default_fuzzy > 0 else 86.0
             elif int(n) <= 3:

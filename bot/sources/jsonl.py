@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,33 @@ class ReadStats:
     problems: int = 0  # lines/messages reported as problems and skipped
     skipped: int = 0  # records skipped on purpose: blank lines, service messages
     empty: int = 0  # messages skipped because they carry no text (photos, stickers, polls)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_FIELDS = ("text", "channel", "msg_id", "channel_title", "link", "forwarded_from")
+
+
+def without_surrogates(post: Post) -> tuple[Post, int]:
+    """The post with lone surrogates replaced by U+FFFD, and how many there were.
+
+    JSON can escape half of an emoji ("\\ud83d" alone, from a cut or a broken
+    exporter); such a string can be neither written out as UTF-8 nor stored.
+    """
+    changes: dict[str, Any] = {}
+    count = 0
+    for name in _TEXT_FIELDS:
+        value = getattr(post, name)
+        if value and not value.isascii():
+            fixed, n = _SURROGATE.subn("\ufffd", value)
+            if n:
+                changes[name] = fixed
+                count += n
+    return (replace(post, **changes), count) if changes else (post, 0)
+
+
+def surrogate_note(count: int) -> str:
+    """The problem message for a post whose lone surrogates were replaced."""
+    return f"{count} lone surrogate(s) (half an emoji) replaced with U+FFFD; the post is read"
 
 
 class RecordError(ValueError):
@@ -190,6 +218,9 @@ def read_jsonl(
             counters.problems += 1
             problems(SourceProblem(str(path), number, str(exc)))
             continue
+        post, replaced = without_surrogates(post)
+        if replaced:
+            problems(SourceProblem(str(path), number, surrogate_note(replaced)))
         counters.posts += 1
         yield post
 
@@ -220,6 +251,9 @@ def read_labelled(
             counters.problems += 1
             problems(SourceProblem(str(path), number, str(exc)))
             continue
+        post, replaced = without_surrogates(post)
+        if replaced:
+            problems(SourceProblem(str(path), number, surrogate_note(replaced)))
         counters.posts += 1
         yield post, topics
 

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain import Post
-from bot.sources.jsonl import ReadStats, RecordError, SourceProblem, json_problem, parse_date
+from bot.sources.jsonl import (
+    ReadStats,
+    RecordError,
+    SourceProblem,
+    json_problem,
+    parse_date,
+    surrogate_note,
+    without_surrogates,
+)
 
 # Sections of a full export that hold chats; "left_chats" are channels the account has
 # left since, whose history is still evidence.
@@ -179,5 +187,8 @@ def _chat_posts(
             counters.problems += 1
             problems(SourceProblem(name, None, f"{where}: {exc}"))
             continue
+        post, replaced = without_surrogates(post)
+        if replaced:
+            problems(SourceProblem(name, None, f"{where}: {surrogate_note(replaced)}"))
         counters.posts += 1
         yield post

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import stat
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -65,9 +67,23 @@ def _text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _like_escape(text: str) -> str:
-    """Escape LIKE wildcards so user input is matched literally (used with ESCAPE '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _create_private(path: Path) -> None:
+    """Create a new database file with mode 0600 before SQLite opens it.
+
+    It holds every post, the analysts' ids and their feedback; SQLite would create it
+    with the umask (often 0644), and its -wal and -shm files take the database's mode.
+    """
+    if str(path) == ":memory:":
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            logger.warning(
+                "database %s can be read by other users (mode %04o): chmod 600 it", path, mode
+            )
 
 
 def _normalise_channel(username: str) -> str:
@@ -271,7 +287,7 @@ class Store:
 
         async def _open() -> Store:
             target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(target)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves (see transaction()).
             db = await aiosqlite.connect(target, isolation_level=None)
             try:
@@ -1115,9 +1131,11 @@ class Store:
                 "SELECT p.id AS post_id, p.msg_id, p.date, p.text, p.link, p.forwarded_from,"
                 " p.edited, c.username, c.title FROM posts p"
                 " JOIN channels c ON c.id = p.channel_id"
-                " WHERE p.text_fold LIKE ? ESCAPE '\\' AND (? IS NULL OR p.date >= ?)"
+                # instr(), not LIKE: a LIKE pattern ends at a NUL character ("%\0%" found
+                # every post) and is refused past 50,000 bytes; instr compares the bytes.
+                " WHERE instr(p.text_fold, ?) > 0 AND (? IS NULL OR p.date >= ?)"
                 " ORDER BY p.date DESC, p.id DESC LIMIT ?",
-                (f"%{_like_escape(needle)}%", since_text, since_text, limit),
+                (needle, since_text, since_text, limit),
             )
             post_ids = [int(row["post_id"]) for row in rows]
             hit_rows: list[aiosqlite.Row] = []
@@ -1138,9 +1156,10 @@ class Store:
         since_text = to_db_time(since) if since is not None else None
         async with self._reading():
             row = await self._fetchone(
-                "SELECT COUNT(*) FROM posts p WHERE p.text_fold LIKE ? ESCAPE '\\'"
+                # instr(), as search_posts: a LIKE pattern would end at a NUL character.
+                "SELECT COUNT(*) FROM posts p WHERE instr(p.text_fold, ?) > 0"
                 " AND (? IS NULL OR p.date >= ?)",
-                (f"%{_like_escape(needle)}%", since_text, since_text),
+                (needle, since_text, since_text),
             )
         return int(row[0]) if row is not None else 0
 
