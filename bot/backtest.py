@@ -37,8 +37,9 @@ MAX_ERRORS_KEPT = 20
 CHAT_EXAMPLES = 2
 CHAT_MAX_PROBLEMS = 10
 
-# (rule_id, topic, spans, words): what the parent needs of a hit (small to pickle).
-CompactHit = tuple[str, str, tuple[tuple[int, int], ...], tuple[str, ...]]
+# (rule_id, topic, spans, words, alerts): what the parent needs of a hit (small to pickle).
+# A hit the relevance stage keeps quiet counts as no alert: the backtest compares alerts.
+CompactHit = tuple[str, str, tuple[tuple[int, int], ...], tuple[str, ...], bool]
 # (current hits, proposed hits, error): None when neither rule set matched the post.
 Outcome = tuple[tuple[CompactHit, ...], tuple[CompactHit, ...], str | None]
 ProgressCallback = Callable[[int, int], None]  # (posts done, posts in total)
@@ -72,8 +73,10 @@ class RuleDelta:
     rule_id: str
     topic: str
     status: str = ""  # "new", "removed", "disabled", "changed" or "" (same definition)
-    current: int = 0  # posts it hits with the current rules
+    current: int = 0  # posts it alerts on with the current rules
     proposed: int = 0  # … with the proposed rules
+    quiet_current: int = 0  # posts it hits but the relevance stage keeps quiet
+    quiet_proposed: int = 0
     gained: list[int] = field(default_factory=list)  # post ids only the proposed rules hit
     lost: list[int] = field(default_factory=list)  # post ids only the current rules hit
     gained_examples: list[Example] = field(default_factory=list)
@@ -94,10 +97,12 @@ class BacktestReport:
     since: datetime | None
     rules: list[RuleDelta] = field(default_factory=list)
     posts: int = 0  # posts replayed
-    posts_current: int = 0  # posts with at least one hit, current rules
+    posts_current: int = 0  # posts with at least one alerting hit, current rules
     posts_proposed: int = 0
-    posts_gained: int = 0  # posts without any hit before and with one now
+    posts_gained: int = 0  # posts that did not alert before and do now
     posts_lost: int = 0
+    quiet_current: int = 0  # posts with hits, all kept quiet by the relevance stage
+    quiet_proposed: int = 0
     errors: int = 0  # posts a matcher failed on (skipped, logged)
     error_samples: list[str] = field(default_factory=list)
     elapsed: float = 0.0
@@ -135,7 +140,7 @@ class BacktestReport:
 
 
 def _compact(hits: Sequence[Hit]) -> tuple[CompactHit, ...]:
-    return tuple((h.rule_id, h.topic, tuple(h.spans), tuple(h.words)) for h in hits)
+    return tuple((h.rule_id, h.topic, tuple(h.spans), tuple(h.words), h.alerts) for h in hits)
 
 
 def compare_text(current: Matcher, proposed: Matcher, text: str) -> Outcome | None:
@@ -279,8 +284,16 @@ class _Tally:
             if len(report.error_samples) < MAX_ERRORS_KEPT:
                 report.error_samples.append(message)
             return
-        before = {h[0]: h for h in before_hits}
-        after = {h[0]: h for h in after_hits}
+        before = {h[0]: h for h in before_hits if h[4]}
+        after = {h[0]: h for h in after_hits if h[4]}
+        for hit in before_hits:
+            if not hit[4]:
+                self._delta(hit).quiet_current += 1
+        for hit in after_hits:
+            if not hit[4]:
+                self._delta(hit).quiet_proposed += 1
+        report.quiet_current += bool(before_hits) and not before
+        report.quiet_proposed += bool(after_hits) and not after
         report.posts_current += bool(before)
         report.posts_proposed += bool(after)
         report.posts_gained += bool(after) and not before
@@ -422,9 +435,14 @@ def _format_full(report: BacktestReport) -> str:
             f"  {'-' + format(lost, ','):>7}"
         )
     lines.append(
-        f"Posts with hits: {report.posts_current:,} → {report.posts_proposed:,}"
+        f"Posts alerted: {report.posts_current:,} → {report.posts_proposed:,}"
         f" (+{report.posts_gained:,} gained, -{report.posts_lost:,} lost)"
     )
+    if report.quiet_current or report.quiet_proposed:
+        lines.append(
+            f"Posts with hits kept quiet by the relevance stage: {report.quiet_current:,} →"
+            f" {report.quiet_proposed:,} (stored, not alerted; counted in no column above)"
+        )
     if report.errors:
         lines.append(f"{report.errors:,} post(s) could not be matched and were skipped (logged).")
     for delta in report.rules:
@@ -454,7 +472,9 @@ def _format_compact(report: BacktestReport) -> str:
         (
             f"Hits: {report.hits_current:,} → {report.hits_proposed:,}"
             f" (+{report.gained:,} −{report.lost:,});"
-            f" posts with hits {report.posts_current:,} → {report.posts_proposed:,}"
+            f" posts alerted {report.posts_current:,} → {report.posts_proposed:,}"
+            + (f"; kept quiet {report.quiet_current:,} → {report.quiet_proposed:,}"
+               if report.quiet_current or report.quiet_proposed else "")
         ),
     ]
     if report.errors:

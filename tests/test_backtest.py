@@ -295,7 +295,7 @@ async def test_console_format(filled: Store, current: Matcher, proposed: Matcher
         "withdrawal.retreat (removed)         1         0       +0       -1",
         "total                                4         8       +6       -2",
     ]
-    assert lines[7] == "Posts with hits: 4 → 8 (+6 gained, -2 lost)"
+    assert lines[7] == "Posts alerted: 4 → 8 (+6 gained, -2 lost)"
     block = text.split("\n\n")
     assert block[3] == (
         "evacuation.refugees (new): +4 gained (3 shown)\n"
@@ -322,7 +322,7 @@ async def test_compact_format_for_the_chat(
                 f"Backtest over 8 stored post(s) since 2024-04-24 12:00 UTC,"
                 f" rules {current.version} → {proposed.version}"
             ),
-            "Hits: 3 → 5 (+4 −2); posts with hits 3 → 5",
+            "Hits: 3 → 5 (+4 −2); posts alerted 3 → 5",
             "evacuation.any (changed): 2 → 1 (+0 −1)",
             "  − https://t.me/milblog/3: [[Эвакуация]] жителей во время учений",
             "evacuation.refugees (new): 0 → 4 (+4 −0)",

@@ -204,3 +204,25 @@ def test_train_needs_a_relevance_section(capsys: pytest.CaptureFixture[str], tmp
                      "    match: pullout\n", encoding="utf-8")
     code, _, err = run(capsys, "train", str(labelled(tmp_path)), "--rules", str(rules))
     assert code == 2 and "no 'relevance:' section" in err
+
+
+async def test_a_backtest_of_refit_weights_shows_the_alerts_that_change(tmp_path: Path, store: Store) -> None:
+    from conftest import matcher_from_yaml
+
+    from bot.backtest import backtest, format_backtest
+    from bot.matching import Morphology
+
+    morph = Morphology()
+    for i, text in enumerate(WAR + MONEY):
+        await store.add_post(make_post(text, i))
+    current = matcher_from_yaml(RULES, morph)
+    proposed = matcher_from_yaml(set_weights(RULES, 0.0, {"money": [0, -3.0]}, {}), morph)
+    report = await backtest(store, current, proposed, None)
+    # The same words hit; the money posts now stay quiet.
+    assert (report.posts_current, report.posts_proposed, report.posts_lost) == (8, 4, 4)
+    assert (report.quiet_current, report.quiet_proposed) == (0, 4)
+    delta = report.rule("withdrawal.core")
+    assert (delta.current, delta.proposed, len(delta.lost), delta.quiet_proposed) == (8, 4, 4, 4)
+    text = format_backtest(report)
+    assert "Posts alerted: 8 → 4 (+0 gained, -4 lost)" in text
+    assert "Posts with hits kept quiet by the relevance stage: 0 → 4" in text
