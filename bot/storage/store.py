@@ -319,8 +319,12 @@ class Store:
             try:
                 yield
             except BaseException:
-                await self._db.execute(f"ROLLBACK TO {savepoint}")
-                await self._db.execute(f"RELEASE {savepoint}")
+                # SQLite rolls the whole transaction back by itself on some errors (a
+                # full disk, an I/O error): then there is nothing to undo, and trying
+                # would hide the error that matters behind "no such savepoint".
+                if self._db.in_transaction:
+                    await self._db.execute(f"ROLLBACK TO {savepoint}")
+                    await self._db.execute(f"RELEASE {savepoint}")
                 raise
             finally:
                 self._depth -= 1
@@ -335,7 +339,8 @@ class Store:
                 try:
                     yield
                 except BaseException:
-                    await self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # see above: maybe rolled back already
+                        await self._db.execute("ROLLBACK")
                     raise
                 await self._db.execute("COMMIT")
             finally:
