@@ -18,7 +18,9 @@ import aiosqlite
 
 from bot.domain import Alert, Evidence, Hit, Post, Severity, StoredHit
 from bot.feedback import VERDICTS, RuleFeedback
+from bot.storage.health import HealthQueries
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
+from bot.storage.times import from_db_time, to_db_time
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +49,6 @@ _HIT_FROM = """
 def fold_text(text: str) -> str:
     """Case- and ё-insensitive form used for search (SQLite lower() is ASCII-only)."""
     return text.casefold().replace("ё", "е").translate(_APOSTROPHES)
-
-
-def to_db_time(moment: datetime) -> str:
-    """UTC ISO-8601 text with fixed precision, so text order equals time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: timezone-aware datetimes only")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def from_db_time(value: str) -> datetime:
-    """Parse a timestamp written by to_db_time."""
-    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _text_hash(text: str) -> str:
@@ -245,7 +235,7 @@ class _OpenStore:
             await self._store.close()
 
 
-class Store:
+class Store(HealthQueries):
     """Async SQLite store (WAL, foreign keys on); one connection, serialised by a lock."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock | None = None) -> None:
