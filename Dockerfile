@@ -1,4 +1,5 @@
-# milwatch container: the package with the Ukrainian dictionary (the `uk` extra).
+# milwatch container: the package with the Ukrainian dictionary and charts (the `uk` and
+# `charts` extras).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,7 +13,7 @@ WORKDIR /app
 # rebuild this layer.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install '.[uk]'
+RUN pip install '.[uk,charts]'
 
 # Default rules and the demo posts; docker-compose.yml mounts ./config over /app/config.
 COPY config ./config
@@ -22,8 +23,10 @@ RUN useradd --create-home --uid 10001 milwatch \
     && mkdir -p /data \
     && chown milwatch:milwatch /data /app/config
 
+# MPLCONFIGDIR: matplotlib's font cache, somewhere any user the container runs as may write.
 ENV MILWATCH_DATA_DIR=/data \
-    MILWATCH_RULES=/app/config/rules.yaml
+    MILWATCH_RULES=/app/config/rules.yaml \
+    MPLCONFIGDIR=/tmp/matplotlib
 VOLUME ["/data"]
 
 USER milwatch

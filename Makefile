@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,uk]'
+	$(BIN)/pip install --quiet -e '.[dev,uk,charts]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,4 +29,4 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy bot
 
 clean:
-	rm -rf $(VENV) data/demo.sqlite3*
+	rm -rf $(VENV) data/demo.sqlite3* data/demo-stats.png data/demo-chart.png

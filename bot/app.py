@@ -18,6 +18,7 @@ from bot.alerts.dispatcher import SEND_TIMEOUT, AlertDispatcher
 from bot.alerts.router import AlertRouter
 from bot.alerts.senders import ConsoleSender
 from bot.backtest import make_chat_backtest
+from bot.charts import Picture
 from bot.commands import CommandHandler
 from bot.commands.operator import OperatorCommands
 from bot.compiled import compiled_matcher
@@ -304,6 +305,7 @@ async def _replay_and_report(
 
     print("— /recent —", file=out)
     print(await app.commands.handle("/recent"), file=out)
+    await _demo_health_and_chart(app, Path(args.db), out)
     counts = await app.store.counts()
     # Cards, not outbox rows: a post that hit three rules is one card (and three rows).
     print(
@@ -317,10 +319,40 @@ async def _replay_and_report(
     return 0
 
 
+async def _demo_health_and_chart(app: OfflineApp, db_path: Path, out: TextIO) -> None:
+    """/channels as of the newest post replayed, and the stats chart of the replayed days."""
+    from bot.charts import ChartsUnavailable, chart_data, render_png
+    from bot.health.channels import channels_report
+
+    span = await app.store.post_date_range()
+    if span is None:
+        return
+    first, newest = span
+    # The demo posts are history: judged at their own time, not years later.
+    print(f"\n— /channels, as of the newest post replayed ({newest:%Y-%m-%d %H:%M} UTC) —", file=out)
+    print(await channels_report(app.store, newest + timedelta(minutes=1)), file=out)
+    chart = db_path.with_name(f"{db_path.stem}-stats.png")
+    try:
+        data = await chart_data(app.store, first, newest + timedelta(seconds=1))
+        chart.write_bytes(render_png(data))
+    except ChartsUnavailable as exc:
+        print(f"\nchart skipped: {exc}", file=out)
+        return
+    except OSError as exc:
+        print(f"\nchart not written: {chart}: {exc.strerror or exc}", file=out)
+        return
+    print(
+        f"\nchart: {chart} (hits per day per topic and the top channels; open it in any image"
+        " viewer; `milwatch stats --png FILE` draws one from any database)",
+        file=out,
+    )
+
+
 async def _interactive(app: OfflineApp, out: TextIO) -> None:
     """A tiny REPL over the same command code the bot uses."""
     print(
-        "\nType analyst commands (/recent, /search TEXT, /stats, /help) or operator commands "
+        "\nType analyst commands (/recent, /search TEXT, /stats, /stats 7d chart, /channels, /help)"
+        " or operator commands "
         "(/rule list, /rule test TEXT, /term add …, /mute …); Ctrl-D or /quit ends the session.\n"
         f"Operator edits change the copy {app.rules.path}, not the original rules file.",
         file=out,
@@ -335,7 +367,12 @@ async def _interactive(app: OfflineApp, out: TextIO) -> None:
         if command.lower() in ("/quit", "/exit"):
             break
         if command:  # an empty line (Enter once too often) just asks again
-            print(await app.commands.handle(command, role="operator", author="console"), file=out)
+            reply = await app.commands.answer(command, role="operator", author="console")
+            if isinstance(reply, Picture):
+                picture = app.rules.path.with_name("demo-chart.png")
+                picture.write_bytes(reply.png)
+                reply = f"{reply.caption}\n(chart written to {picture})"
+            print(reply, file=out)
 
 
 # -- live service ------------------------------------------------------------------
@@ -418,8 +455,18 @@ async def run_live(
     """
     import signal
 
-    from bot.alerts.ratelimit import RateLimiter
     from bot.health import write_heartbeat
+    from bot.health.channels import ChannelObservation
+    from bot.health.monitor import HealthMonitor, ServiceFacts
+    from bot.logs import Redactor
+    from bot.metrics import (
+        CountedPipeline,
+        CountedRateLimiter,
+        MetricsServer,
+        ServiceCounters,
+        serve_metrics,
+        timed_matchers,
+    )
     from bot.telegram.bot_commands import BotCommandAdapter
     from bot.telegram.clients import (
         check_credentials,
@@ -466,6 +513,8 @@ async def run_live(
             print(f"milwatch run: {message}", file=err)
         return 2
 
+    # Errors quoted to the operator (stderr, notices) never show a secret, like the log.
+    redact = Redactor((settings.bot_token, settings.tg_api_hash))
     if make_clients is None:
         user, bot = make_user_client(settings), make_bot_client(settings)
     else:
@@ -474,14 +523,27 @@ async def run_live(
         await connect_authorized(user, "user account")
         await connect_authorized(bot, "bot", bot_token=settings.bot_token)
     except FatalTelegramError as exc:
-        print(f"milwatch run: {exc}", file=err)
+        print(redact(f"milwatch run: {exc}"), file=err)
         await _disconnect(user, bot)
         return 2
     except (OSError, EOFError) as exc:  # EOFError: a connection cut mid-handshake
-        print(f"milwatch run: cannot reach Telegram: {type(exc).__name__}: {exc}", file=err)
+        print(redact(f"milwatch run: cannot reach Telegram: {type(exc).__name__}: {exc}"), file=err)
         await _disconnect(user, bot)
         return 1
 
+    counters = ServiceCounters()
+    metrics: MetricsServer | None = None
+    if settings.metrics_port is not None:
+        try:
+            metrics = serve_metrics(counters, settings.metrics_port, settings.metrics_addr)
+        except OSError as exc:
+            print(
+                f"milwatch run: METRICS_PORT {settings.metrics_port}: cannot listen on "
+                f"{settings.metrics_addr}: {exc.strerror or exc}",
+                file=err,
+            )
+            await _disconnect(user, bot)
+            return 2
     store = await Store.open(settings.database)
     await store.record_ruleset(ruleset.version, ruleset.source, "file", None)
     operator_chat = settings.operator_chat or settings.alert_chat
@@ -492,7 +554,7 @@ async def run_live(
     # What makes `milwatch health` fail (the service runs but cannot do its job), and
     # what it only reports; written with every heartbeat.
     problems: dict[str, str] = {}
-    warnings: dict[str, str] = {}
+    health: dict[str, list[str]] = {"problems": [], "warnings": [], "summary": []}
 
     async def alarm(text: str) -> None:
         """Tell the operator through whatever still works (the log always has it)."""
@@ -502,10 +564,22 @@ async def run_live(
             logger.critical("could not tell the operator through Telegram: %s", text)
 
     def beat() -> None:
-        detail = f"{beat_counts.get('posts', 0)} posts, {beat_counts.get('alerts', 0)} alerts"
-        write_heartbeat(
-            settings.data_dir, utc_now(), detail, list(problems.values()), list(warnings.values())
+        detail = "; ".join(
+            [f"{beat_counts.get('posts', 0)} posts, {beat_counts.get('alerts', 0)} alerts"]
+            + health["summary"]
         )
+        try:
+            write_heartbeat(
+                settings.data_dir,
+                utc_now(),
+                detail,
+                [*problems.values(), *health["problems"]],
+                health["warnings"],
+            )
+        except OSError as exc:
+            # A full disk: the heartbeat goes stale, so `milwatch health` fails, which is
+            # right; the service goes on with what it can still do.
+            logger.error("cannot write the heartbeat in %s: %s", settings.data_dir, exc)
 
     beat_counts: dict[str, int] = {}
 
@@ -522,12 +596,22 @@ async def run_live(
         {"telegram": sender},
         router,
         utc_now,
-        limiter=RateLimiter(utc_now),
+        limiter=CountedRateLimiter(utc_now, counters=counters),
         send_timeout=send_timeout,
         on_sender_down=delivery_down,
     )
-    pipeline = Pipeline(store, holder.matcher, router, clock=utc_now)
+    pipeline = CountedPipeline(
+        store, timed_matchers(holder.matcher, counters), router, clock=utc_now, counters=counters
+    )
     listener = ChannelListener(user, store, pipeline, settings, utc_now)
+    monitor = HealthMonitor(
+        store, counters, utc_now, settings.database.parent, delivery_delay=delay_notice
+    )
+    await monitor.start()
+    started_at = utc_now()
+    # The rules file as the service last found it: its problems, and since when.
+    rules_broken: list[str] = []
+    rules_broken_since: list[datetime] = []
     async def announce(text: str) -> None:
         if operator_chat:
             await sender.notify(operator_chat, text)
@@ -550,7 +634,7 @@ async def run_live(
     async def dispatch_forever() -> None:
         while not stop.is_set():
             try:
-                await dispatcher.flush()
+                counters.dispatched(await dispatcher.flush())
             except Exception:
                 # The outbox keeps every alert; a failed flush is retried next tick.
                 logger.exception("alert dispatch failed")
@@ -561,6 +645,9 @@ async def run_live(
         # which posts, alerts and commands go on being handled.
         result = await asyncio.to_thread(holder.reload_if_changed)
         if result is not None:
+            counters.rules_reloaded(result.ok)
+            rules_broken[:] = [] if result.ok else (result.problems or ["unreadable"])
+            rules_broken_since[:] = [] if result.ok else rules_broken_since or [utc_now()]
             if result.ok:
                 await store.record_ruleset(result.version, holder.ruleset.source, "file", None)
                 text = f"rules reloaded: version {result.version}: {result.summary}"
@@ -597,37 +684,50 @@ async def run_live(
             await _wait(stop, retry_interval)
 
     async def heartbeat_forever() -> None:
-        told_delay = False
         while not stop.is_set():
-            beat_counts.update(await store.counts())
-            backlog = await store.delivery_backlog()
-            now = utc_now()
-            oldest = backlog.oldest_created_at
-            if oldest is not None and now - oldest > delay_notice:
-                seconds = int((now - oldest).total_seconds())
-                waited = f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
-                warnings["delay"] = (
-                    f"alert delivery delayed: {backlog.pending} alert(s) waiting, the oldest "
-                    f"for {waited}; last error: {backlog.oldest_error or 'none'}"
+            try:
+                beat_counts.update(await store.counts())
+                observations = [
+                    ChannelObservation(
+                        channel=h.channel,
+                        title=h.title,
+                        last_post_at=h.last_post_at,
+                        last_msg_id=h.last_msg_id,
+                        last_error=h.last_error,
+                        last_read_at=h.last_sweep_at,
+                        blocked=h.blocked,
+                    )
+                    for h in await listener.health()
+                ]
+                facts = ServiceFacts(
+                    started_at=started_at,
+                    reconnects=listener.stats.reconnects,
+                    disconnected_since=listener.stats.disconnected_since,
+                    listener_flood_wait=listener.stats.flood_wait_seconds,
+                    rules_version=holder.ruleset.version,
+                    rules_broken=list(rules_broken),
+                    rules_broken_since=rules_broken_since[0] if rules_broken_since else None,
                 )
-                if not told_delay:
-                    told_delay = True
-                    await alarm(f"milwatch: {warnings['delay']}")
-            else:
-                warnings.pop("delay", None)
-                told_delay = False
-            dead = sum(c["dead"] for c in (await store.ingest_failure_counts()).values())
-            if dead:
-                warnings["dead"] = (
-                    f"{dead} post(s) could not be stored (dead letters: milwatch status)"
+                checked = await monitor.check(observations, facts)
+                health.update(
+                    problems=checked.problems,
+                    warnings=checked.warnings,
+                    summary=[checked.summary()],
                 )
-            else:
-                warnings.pop("dead", None)
+                for notice in checked.notices:
+                    await alarm(notice)
+            except Exception:
+                # The health check is a boundary of its own: when it fails (a bug, a
+                # database that cannot be read) the service goes on, and the log has it.
+                logger.exception("health check failed")
             beat()
             await _wait(stop, heartbeat_interval)
 
     await adapter.start()
     print(f"milwatch running: {len(settings.channels)} channel(s), {ruleset.summary()}", file=out)
+    if metrics is not None:
+        host, port = metrics.address
+        print(f"metrics: http://{host}:{port}/metrics", file=out)
     dispatching = asyncio.ensure_future(dispatch_forever())
     tasks = {
         asyncio.ensure_future(listener.run()),
@@ -637,6 +737,8 @@ async def run_live(
         asyncio.ensure_future(heartbeat_forever()),
         asyncio.ensure_future(bot.run_until_disconnected()),
     }
+    if settings.retention_days:
+        tasks.add(asyncio.ensure_future(_prune_forever(store, settings.retention_days, stop)))
     stopper = asyncio.ensure_future(stop.wait())
     code = 0
     try:
@@ -644,11 +746,11 @@ async def run_live(
         for task in done:
             failure = None if task is stopper else task.exception()
             if failure is not None:
-                print(f"milwatch run: stopping: {failure}", file=err)
+                print(redact(f"milwatch run: stopping: {failure}"), file=err)
                 code = 2 if isinstance(failure, FatalTelegramError) else 1
-                problems["stopped"] = f"milwatch stopped: {failure}"
+                problems["stopped"] = redact(f"milwatch stopped: {failure}")
                 beat()
-                await alarm(f"milwatch STOPPED: {failure}")
+                await alarm(redact(f"milwatch STOPPED: {failure}"))
     finally:
         # Clean shutdown: stop reading, finish (and record) the send in progress but
         # start no other, keep the outbox. Cancelling a send between Telegram's answer
@@ -663,8 +765,26 @@ async def run_live(
         stopper.cancel()
         await _disconnect(user, bot)
         await store.close()
+        if metrics is not None:
+            metrics.close()
         print("milwatch stopped; unsent alerts stay in the outbox", file=out)
     return code
+
+
+PRUNE_INTERVAL = 86400.0  # seconds between two rounds of retention
+
+
+async def _prune_forever(store: Store, days: int, stop: asyncio.Event) -> None:
+    """RETENTION_DAYS: blank the texts of old posts without hits, at start and daily."""
+    while not stop.is_set():
+        try:
+            count = await store.prune_post_texts(utc_now() - timedelta(days=days))
+            if count:
+                logger.info("retention: blanked the texts of %d post(s) older than %d days", count, days)
+        except Exception:
+            # Retention can wait a day; it must never stop the service.
+            logger.exception("retention failed")
+        await _wait(stop, PRUNE_INTERVAL)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -453,12 +453,16 @@ def cmd_login(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the listener, alert sender and command handler."""
     from bot.app import run_live
+    from bot.logs import configure_logging
 
     settings = _settings(args, err)
     if settings is None:
         return 2
-    if not args.verbose:  # -v asks for DEBUG whatever LOG_LEVEL says
-        logging.getLogger().setLevel(settings.log_level)
+    configure_logging(
+        "DEBUG" if args.verbose else settings.log_level,
+        settings.log_format,
+        secrets=(settings.bot_token, settings.tg_api_hash),
+    )
     return asyncio.run(run_live(settings, out, err))
 
 
@@ -489,7 +493,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not db.is_file():
         print(f"{db}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
         return 2
-    _, health = check_heartbeat(settings.data_dir, datetime.now(UTC))
+    healthy, health = check_heartbeat(settings.data_dir, datetime.now(UTC))
 
     async def read() -> str:
         async with Store.open(db) as store:
@@ -497,7 +501,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     print(f"database: {db}", file=out)
     print(asyncio.run(read()), file=out)
-    return 0
+    return 0 if healthy else 1  # as `milwatch health`: usable as a health check too
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -529,6 +533,129 @@ def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif not unknown:
         print("no dead letters to replay", file=out)
     return 1 if unknown else 0
+
+
+def _service_db(args: argparse.Namespace, err: TextIO) -> tuple[Settings, Path] | None:
+    """The settings and the database (--db, else MILWATCH_DB or MILWATCH_DATA_DIR), or None."""
+    settings = _settings(args, err)
+    if settings is None:
+        return None
+    return settings, args.db or settings.database
+
+
+def cmd_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """A consistent, checked copy of the database, safe beside the running service."""
+    from bot.storage.backup import BackupError, backup_database
+
+    found = _service_db(args, err)
+    if found is None:
+        return 2
+    _, db = found
+    try:
+        facts = backup_database(db, args.file, overwrite=args.force)
+    except BackupError as exc:
+        print(f"milwatch backup: {exc}", file=err)
+        return 1
+    print(f"backup of {db} written to {args.file}: {facts.summary()}", file=out)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Put a backup in place of the database (the service stopped); the old one is kept."""
+    from bot.health import DEFAULT_MAX_AGE, last_beat
+    from bot.storage import Store
+    from bot.storage.backup import BackupError, restore_database
+
+    found = _service_db(args, err)
+    if found is None:
+        return 2
+    settings, db = found
+    now = datetime.now(UTC)
+    beat = last_beat(settings.data_dir)
+    if beat is not None and now - beat < DEFAULT_MAX_AGE and not args.force:
+        print(
+            f"milwatch restore: the service seems to be running (heartbeat {int((now - beat).total_seconds())} s"
+            " ago): stop it first (docker compose stop milwatch), or --force if it is not",
+            file=err,
+        )
+        return 1
+    try:
+        facts, aside = restore_database(args.file, db, now)
+    except BackupError as exc:
+        print(f"milwatch restore: {exc}", file=err)
+        return 1
+
+    async def migrate() -> None:
+        async with Store.open(db):  # brings an older backup's schema up to date
+            pass
+
+    asyncio.run(migrate())
+    print(f"restored {args.file} into {db}: {facts.summary()}", file=out)
+    if aside is not None:
+        print(f"the previous database is kept as {aside}", file=out)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Blank the texts of old posts (without hits, unless --include-hits); rows stay."""
+    from bot.commands.handler import parse_duration
+    from bot.storage import Store
+
+    found = _service_db(args, err)
+    if found is None:
+        return 2
+    _, db = found
+    period = parse_duration(args.older_than)
+    if period is None:
+        print(f"--older-than {args.older_than!r}: use a period such as 90d or 12w", file=err)
+        return 2
+    if not db.is_file():
+        print(f"{db}: no such database (use --db PATH or set MILWATCH_DB)", file=err)
+        return 2
+    before = datetime.now(UTC) - period.delta
+
+    async def prune() -> int:
+        async with Store.open(db) as store:
+            return await store.prune_post_texts(before, include_hits=args.include_hits)
+
+    count = asyncio.run(prune())
+    kept = "" if args.include_hits else " (posts with hits keep theirs)"
+    print(f"{count} post text(s) older than {period.label} blanked{kept}", file=out)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Hits per day per topic and the top channels from the database; --png draws them."""
+    from bot.charts import ChartsUnavailable, chart_data, describe_chart, render_png
+    from bot.storage import Store
+
+    ok, since, _ = _since(args.since, err)
+    db = _database(args, err)
+    if not ok or db is None:
+        return 2
+    until = datetime.now(UTC)
+    start = since or until - timedelta(days=7)
+
+    async def read() -> Any:
+        async with Store.open(db) as store:
+            return await chart_data(store, start, until)
+
+    data = asyncio.run(read())
+    print(describe_chart(data), file=out)
+    if args.png is None:
+        return 0
+    try:
+        png = render_png(data)
+        args.png.parent.mkdir(parents=True, exist_ok=True)
+        args.png.write_bytes(png)
+    except ChartsUnavailable as exc:
+        print(f"milwatch stats: {exc}", file=err)
+        return 1
+    except OSError as exc:
+        print(f"milwatch stats: cannot write {args.png}: {exc.strerror or exc}", file=err)
+        return 1
+    print(f"chart written to {args.png} ({len(png):,} bytes)", file=out)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -698,11 +825,12 @@ def build_parser() -> argparse.ArgumentParser:
     env_arg(p)
     p.set_defaults(func=cmd_health)
 
-    p = sub.add_parser("status", help="channels, outbox and dead letters, from the database",
+    p = sub.add_parser("status", help="channel and pipeline health, outbox and dead letters",
                        description="Show each channel's reading state, the outbox (pending, in "
                        "doubt, sent, failed, muted) and the posts that failed to store: those "
                        "being retried and the dead letters `milwatch replay` tries again. Safe "
-                       "beside a running service.")
+                       "beside a running service. Exit status 1 when `milwatch health` would "
+                       "fail.")
     env_arg(p)
     p.add_argument("--db", type=Path, default=None, metavar="PATH",
                    help="database (default: MILWATCH_DB or MILWATCH_DATA_DIR/milwatch.sqlite3)")
@@ -717,6 +845,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, default=None, metavar="PATH",
                    help="database (default: MILWATCH_DB or MILWATCH_DATA_DIR/milwatch.sqlite3)")
     p.set_defaults(func=cmd_replay)
+
+    def db_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                       help="database (default: MILWATCH_DB or MILWATCH_DATA_DIR/milwatch.sqlite3)")
+
+    p = sub.add_parser("stats", help="hits per day per topic and the top channels; --png draws them",
+                       description="Count the hits per day (by post date, UTC) and topic, alerting "
+                       "and kept quiet, and the channels with the most hits; --png FILE writes "
+                       "the same as a chart (needs the `charts` extra).")
+    p.add_argument("--since", default=None, metavar="PERIOD",
+                   help="the last PERIOD (default 7d) or since a date (2024-12-01)")
+    p.add_argument("--png", type=Path, default=None, metavar="FILE", help="write the chart here")
+    db_arg(p)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("backup", help="a consistent copy of the database (safe while running)",
+                       description="Write a checked, compacted copy of the database to FILE "
+                       "(SQLite's VACUUM INTO), consistent even while the service writes. "
+                       "Restore it with `milwatch restore FILE`.")
+    env_arg(p)
+    p.add_argument("file", type=Path, metavar="FILE", help="the backup file to write")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    db_arg(p)
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="put a backup in place of the database (service stopped)",
+                       description="Check FILE, move the current database aside "
+                       "(DB.before-restore-TIME) and put a copy of FILE in its place. Stop the "
+                       "service first.")
+    env_arg(p)
+    p.add_argument("file", type=Path, metavar="FILE", help="a file written by `milwatch backup`")
+    p.add_argument("--force", action="store_true",
+                   help="restore even though the heartbeat says the service runs")
+    db_arg(p)
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("prune", help="blank the texts of old posts to save space",
+                       description="Blank the texts of posts dated more than --older-than ago. "
+                       "Posts with hits keep their text unless --include-hits; the rows stay, so "
+                       "counts, channel rhythms and read positions are unchanged. The service does "
+                       "this daily when RETENTION_DAYS is set.")
+    env_arg(p)
+    p.add_argument("--older-than", required=True, metavar="PERIOD", help="e.g. 90d")
+    p.add_argument("--include-hits", action="store_true", help="blank posts with hits too")
+    db_arg(p)
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("explain", help="show which rules and words match a text",
                        description="Explain a match: rules, terms, word forms, spans, fuzzy scores.")
@@ -750,13 +924,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `milwatch` and `python -m bot`."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    from bot.logs import FORMATS, configure_logging
+
+    log_format = os.environ.get("LOG_FORMAT", "").strip().lower()
+    configure_logging(
+        "DEBUG" if getattr(args, "verbose", False) else "WARNING",
+        log_format if log_format in FORMATS else "text",  # `run` reports a bad value
+        secrets=(os.environ.get("BOT_TOKEN"), os.environ.get("TG_API_HASH")),
     )
-    # At DEBUG aiosqlite logs every statement with its parameters: post texts, analyst
-    # ids. Nothing of ours needs that in a log.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

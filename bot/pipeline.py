@@ -55,6 +55,8 @@ class IngestResult:
     alerts_muted: int = 0  # hits recorded without an alert: their channel or rule is muted
     quiet: int = 0  # hits recorded without an alert: the relevance stage was not sure enough
     dead_letter: bool = False  # failed too often: kept as a dead letter, no more retries
+    # (rule, topic, "alerted" | "quiet" | "muted") of each hit recorded now (for metrics).
+    outcomes: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Pipeline:
                 "failed to ingest post %r/%r",
                 getattr(post, "channel", "?"),
                 getattr(post, "msg_id", "?"),
+                extra={"channel": getattr(post, "channel", None), "post": getattr(post, "msg_id", None)},
             )
             error = f"{type(exc).__name__}: {exc}"
             failure = await self._note_failure(
@@ -231,6 +234,7 @@ class Pipeline:
                     failure.msg_id,
                     failure.attempts,
                     failure.last_error,
+                    extra={"channel": failure.channel, "post": failure.msg_id},
                 )
 
     async def _ingest(self, post: Post) -> IngestResult:
@@ -245,6 +249,7 @@ class Pipeline:
             matcher = self._matcher_source()
             hits = matcher.match(post.text)
             enqueued = muted = quiet = 0
+            outcomes: list[tuple[str, str, str]] = []
             # Operators' mutes (a channel or a rule, for a while): hits are still
             # recorded, only their alerts are not queued.
             mutes = await self._store.active_mutes() if hits else []
@@ -256,14 +261,17 @@ class Pipeline:
                     # Stored (shown by /recent and /search, replayed by backtests) but
                     # too unsure to interrupt an analyst.
                     quiet += len(new_ids)
+                    outcomes.append((hit.rule_id, hit.topic, "quiet"))
                     continue
                 if new_ids and any(m.matches(post.channel, hit.rule_id) for m in mutes):
                     muted += len(new_ids)
+                    outcomes.append((hit.rule_id, hit.topic, "muted"))
                     continue
                 for hit_id in new_ids:
                     route = self._router.route_for(hit.route)
                     if await self._store.enqueue_alert(hit_id, route, due) is not None:
                         enqueued += 1
+                        outcomes.append((hit.rule_id, hit.topic, "alerted"))
         if hits:
             logger.info(
                 "post %s/%s: %d hit(s), %d alert(s) enqueued, %d muted, %d quiet",
@@ -273,6 +281,7 @@ class Pipeline:
                 enqueued,
                 muted,
                 quiet,
+                extra={"channel": post.channel, "post": post.msg_id},
             )
         return IngestResult(
             post_id=write.post_id,
@@ -282,4 +291,5 @@ class Pipeline:
             text_changed=write.text_changed,
             alerts_muted=muted,
             quiet=quiet,
+            outcomes=tuple(outcomes),
         )

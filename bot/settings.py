@@ -45,8 +45,12 @@ class Settings:
     backfill_hours: int = 24
     backfill_max_posts: int = 500
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line, for log shippers
     use_ukrainian: bool = True
     match_max_chars: int | None = None  # characters of a post matched (None: the matcher's default)
+    metrics_port: int | None = None  # Prometheus endpoint; None: off
+    metrics_addr: str = "127.0.0.1"
+    retention_days: int = 0  # blank texts of posts without hits older than this; 0: keep
 
     @property
     def database(self) -> Path:
@@ -87,6 +91,7 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
 
 _FALSE = ("0", "false", "no", "off")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("text", "json")
 
 
 def _channel(part: str) -> str:
@@ -126,6 +131,22 @@ def _log_level(raw: str | None) -> str:
     return level
 
 
+def _log_format(raw: str | None) -> str:
+    fmt = (raw or "text").lower()
+    if fmt not in _LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT: {raw!r} is not one of {', '.join(_LOG_FORMATS)}")
+    return fmt
+
+
+def _port(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    port = _int("METRICS_PORT", raw)
+    if port > 65535:
+        raise SettingsError(f"METRICS_PORT: {port} is not a TCP port (1-65535)")
+    return port
+
+
 def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
     """Build Settings from a mapping of variables (tests pass a dict, never os.environ)."""
 
@@ -157,11 +178,15 @@ def settings_from_mapping(env: Mapping[str, str | None]) -> Settings:
         backfill_hours=_int("BACKFILL_HOURS", get("BACKFILL_HOURS") or "24"),
         backfill_max_posts=_int("BACKFILL_MAX_POSTS", get("BACKFILL_MAX_POSTS") or "500"),
         log_level=_log_level(get("LOG_LEVEL")),
+        log_format=_log_format(get("LOG_FORMAT")),
         use_ukrainian=(get("MILWATCH_UKRAINIAN") or "1").lower() not in _FALSE,
         match_max_chars=(
             _int("MILWATCH_MATCH_MAX_CHARS", cap, 1000)
             if (cap := get("MILWATCH_MATCH_MAX_CHARS")) else None
         ),
+        metrics_port=_port(get("METRICS_PORT")),
+        metrics_addr=get("METRICS_ADDR") or "127.0.0.1",
+        retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS") or "0"),
     )
 
 

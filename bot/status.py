@@ -12,30 +12,31 @@ from datetime import datetime
 
 from bot.alerts.card import display_channel, format_time
 from bot.commands.handler import format_age
+from bot.health.channels import ago, channel_verdicts, format_channels
+from bot.health.pipeline import PARTS
 from bot.storage import Store
 
 DEAD_LETTERS_SHOWN = 20
 
 
 async def status_report(store: Store, now: datetime, health: str) -> str:
-    """Channels, the outbox and the posts that failed to store, as plain text."""
+    """Channels (health, worst first), the pipeline, the outbox and the posts that failed to
+    store, as plain text."""
     lines = [f"service: {health}"]
-    channels = await store.list_channels()
-    lines.append(f"channels: {len(channels)}")
-    for channel in channels:
-        seen = (
-            f"last post {format_time(channel.last_post_at)},"
-            f" {format_age(now - channel.last_post_at)}"
-            if channel.last_post_at
-            else "no post seen yet"
-        )
-        position = await store.resume_point(channel.username)
-        lines.append(
-            f"  {display_channel(channel.username)} · {seen} · read up to "
-            f"{'nothing yet' if position is None else f'#{position}'}"
-        )
-        if channel.last_error:
-            lines.append(f"    last error: {channel.last_error}")
+    verdicts = await channel_verdicts(store, now)
+    positions = {v.channel: await store.resume_point(v.channel) for v in verdicts}
+    lines += format_channels(verdicts, now, indent="  ", positions=positions)
+    lines[1] = "channels: " + lines[1].strip()
+    pipeline = await store.health_records("pipeline")
+    if pipeline:
+        checked = max(r.checked_at for r in pipeline.values())
+        lines.append(f"pipeline, as the service last saw it ({ago(now - checked)}):")
+        for part in PARTS:
+            record = pipeline.get(part)
+            if record is not None:
+                lines.append(f"  {part}: {record.state} · {record.detail}")
+    else:
+        lines.append("pipeline: not recorded yet (a running service records it every 30 s)")
     counts = await store.alert_status_counts()
     backlog = await store.delivery_backlog()
     outbox = ", ".join(f"{n} {status}" for status, n in counts.items())

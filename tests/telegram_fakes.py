@@ -49,6 +49,8 @@ class OfflineNetwork:
         # What Telegram keeps: every message sent into a channel/supergroup, by its id,
         # oldest first; a client on this network reads them back with iter_messages.
         self.chats: dict[int, list[types.Message]] = {}
+        # Uploaded files: file id -> part number -> bytes (photos the bot sends).
+        self.file_parts: dict[int, dict[int, bytes]] = {}
 
     def fail(self, request_type: type, *errors_: BaseException, after: int = 0) -> None:
         self._script.setdefault(request_type, []).extend([None] * after + list(errors_))
@@ -59,6 +61,15 @@ class OfflineNetwork:
     @property
     def messages(self) -> list[functions.messages.SendMessageRequest]:
         return self.of(functions.messages.SendMessageRequest)
+
+    def photos(self) -> list[tuple[functions.messages.SendMediaRequest, bytes]]:
+        """Every photo sent, with the bytes uploaded for it."""
+        sent = []
+        for request in self.of(functions.messages.SendMediaRequest):
+            upload = request.media.file
+            parts = self.file_parts.get(upload.id, {})
+            sent.append((request, b"".join(parts[i] for i in range(upload.parts))))
+        return sent
 
     def send(self, request: Any, ordered: bool = False) -> asyncio.Future[Any]:
         self.requests.append(request)
@@ -88,6 +99,30 @@ class OfflineNetwork:
                 )
             return types.UpdateShortSentMessage(
                 id=new_id, pts=1, pts_count=1, date=now, out=True
+            )
+        if isinstance(request, functions.upload.SaveFilePartRequest):
+            self.file_parts.setdefault(request.file_id, {})[request.file_part] = request.bytes
+            return True
+        if isinstance(request, functions.messages.SendMediaRequest):
+            new_id = next(self._ids)
+            peer = request.peer
+            to: Any
+            if isinstance(peer, types.InputPeerChannel):
+                to, kind = types.PeerChannel(peer.channel_id), types.UpdateNewChannelMessage
+            elif isinstance(peer, types.InputPeerChat):
+                to, kind = types.PeerChat(peer.chat_id), types.UpdateNewMessage
+            else:
+                to, kind = types.PeerUser(peer.user_id), types.UpdateNewMessage
+            sent = types.Message(id=new_id, peer_id=to, date=now, message=request.message, out=True)
+            return types.Updates(
+                updates=[
+                    types.UpdateMessageID(id=new_id, random_id=request.random_id),
+                    kind(message=sent, pts=1, pts_count=1),
+                ],
+                users=[],
+                chats=[],
+                date=now,
+                seq=0,
             )
         if isinstance(request, functions.messages.GetHistoryRequest):
             channel_id = request.peer.channel_id

@@ -59,6 +59,12 @@ def test_demo_replays_posts_into_alerts_and_database(tmp_path: Path, capsys: pyt
     assert "— /recent —" in out
     assert "replayed again: 0 new alerts" in out
     assert "matcher agrees with the seed labels on 4/4 posts" in out
+    # Channel health as of the newest post, worst first; a chart a newcomer can open.
+    health = out.split("— /channels, as of the newest post replayed (2024-12-10 11:00 UTC) —\n")[1]
+    assert health.startswith("3 channel(s), worst first: 0 error, 0 silent, 0 quiet, 3 ok\n")
+    chart = tmp_path / "demo-stats.png"
+    assert f"chart: {chart} (hits per day per topic" in out
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     topics = _rows(db, "SELECT p.msg_id, h.topic FROM hits h JOIN posts p ON p.id = h.post_id")
     assert {(m, t) for m, t in topics} == {("1", "withdrawal"), ("4", "evacuation")}

@@ -138,13 +138,15 @@ class Service:
     out: io.StringIO = field(default_factory=io.StringIO)
     err: io.StringIO = field(default_factory=io.StringIO)
     bot: BotClient | None = None
+    user: UserClient | None = None
     task: asyncio.Task[int] | None = None
     options: dict[str, Any] = field(default_factory=dict)  # more run_live keywords
 
     def make_clients(self, settings: Settings) -> tuple[TelegramClient, TelegramClient]:
         assert settings is self.settings
         self.bot = BotClient(self.network)
-        return UserClient(self.telegram), self.bot
+        self.user = UserClient(self.telegram)
+        return self.user, self.bot
 
     async def start(self) -> None:
         self.task = asyncio.create_task(

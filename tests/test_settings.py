@@ -116,6 +116,32 @@ def test_settings_error_is_a_value_error() -> None:
     assert issubclass(SettingsError, ValueError)
 
 
+def test_operations_settings() -> None:
+    default = settings_from_mapping({})
+    assert (default.metrics_port, default.metrics_addr) == (None, "127.0.0.1")
+    assert (default.log_format, default.retention_days) == ("text", 0)
+    chosen = settings_from_mapping(
+        {"METRICS_PORT": "9464", "METRICS_ADDR": "0.0.0.0", "LOG_FORMAT": "JSON", "RETENTION_DAYS": "90"}
+    )
+    assert (chosen.metrics_port, chosen.metrics_addr) == (9464, "0.0.0.0")
+    assert (chosen.log_format, chosen.retention_days) == ("json", 90)
+    assert settings_from_mapping({"METRICS_PORT": "0"}).metrics_port == 0  # any free port
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "words"),
+    [
+        ("METRICS_PORT", "http", "not a whole number"),
+        ("METRICS_PORT", "70000", "not a TCP port"),
+        ("LOG_FORMAT", "xml", "not one of text, json"),
+        ("RETENTION_DAYS", "-1", "at least 0"),
+    ],
+)
+def test_bad_operations_settings_name_the_variable(name: str, raw: str, words: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name}: .*{words}"):
+        settings_from_mapping({name: raw})
+
+
 def test_bad_log_level_names_the_variable() -> None:
     with pytest.raises(SettingsError, match="LOG_LEVEL"):
         s(LOG_LEVEL="verbose")

@@ -99,7 +99,9 @@ def test_status_shows_the_outbox_and_dead_letters_and_replay_retries_them(
     lines = out.splitlines()
     assert lines[0] == f"database: {db}"
     assert lines[1].startswith("service: alive, last heartbeat 5 s ago. 3 posts, 1 alerts")
-    assert "  @front · last post" in out and "read up to #3" in out
+    assert lines[2] == "channels: 1 channel(s), worst first: 0 error, 0 silent, 0 quiet, 1 ok"
+    assert lines[3].startswith("  🟢 ok · @front · last post") and "read up to #3" in lines[3]
+    assert "pipeline: not recorded yet (a running service records it every 30 s)" in lines
     assert "outbox: 1 pending, 0 sent, 0 failed, 0 muted" in lines
     assert "of which 1 in doubt" in out
     assert "posts that failed to store: 0 being retried, 1 dead letter(s)" in lines
@@ -136,3 +138,23 @@ def test_status_without_a_database_says_where_it_looked(
 ) -> None:
     code, _, err = run(capsys, "status", "--env-file", str(env_file))
     assert code == 2 and "milwatch.sqlite3: no such database" in err
+
+
+def test_status_fails_like_health_when_the_service_is_not_alive(
+    capsys: pytest.CaptureFixture[str], env_file: Path
+) -> None:
+    data = env_file.parent / "data"
+
+    async def make() -> None:
+        async with Store.open(data / "milwatch.sqlite3"):
+            pass
+
+    asyncio.run(make())
+    code, out, _ = run(capsys, "status", "--env-file", str(env_file))
+    assert code == 1  # no heartbeat: what `milwatch health` says too
+    assert out.splitlines()[1].startswith("service: ") and "no heartbeat yet" in out
+    write_heartbeat(data, datetime.now(UTC), "0 posts", problems=["alert delivery stopped: x"])
+    code, out, _ = run(capsys, "status", "--env-file", str(env_file))
+    assert code == 1 and "problem: alert delivery stopped: x" in out
+    write_heartbeat(data, datetime.now(UTC), "0 posts")
+    assert run(capsys, "status", "--env-file", str(env_file))[0] == 0

@@ -166,7 +166,7 @@ async def test_supergroup_commands_work_too(
     await adapter.on_message(group_event(bot, "/channels", ANALYST, supergroup=True))
     (request,) = network.messages
     assert isinstance(request.peer, types.InputPeerChannel)
-    assert request.message.startswith("2 channel(s):")
+    assert request.message.startswith("2 channel(s), worst first:")
 
 
 async def test_help_lists_every_command(

@@ -447,7 +447,15 @@ class AlertDispatcher:
         try:
             await self._bounded(job.sender.send(self._prepare(job), card))
         except PermanentSendError as exc:
-            logger.error("alert %d to %s failed permanently: %s", alert.alert_id, destination, exc)
+            logger.error(
+                "alert %d (post %s/%s) to %s failed permanently: %s",
+                alert.alert_id,
+                alert.hit.post.channel,
+                alert.hit.post.msg_id,
+                destination,
+                exc,
+                extra={"channel": alert.hit.post.channel, "post": alert.hit.post.msg_id},
+            )
             for alert_id in job.all_ids():
                 await self._store.mark_failed(alert_id, _describe(exc))
             tally.failed += len(job.companions)
@@ -481,6 +489,7 @@ class AlertDispatcher:
             tally.sent += len(job.companions)
         else:
             await self._store.mark_sent(alert.alert_id)
+        _log_sent("card", [job])
         return "sent"
 
     def _flood_wait(self, jobs: list[_Job], retry_after: float, tally: _Tally) -> bool:
@@ -564,6 +573,7 @@ class AlertDispatcher:
             # One transaction for the whole digest: after a crash it is resent whole
             # or not at all, never half.
             await self._store.mark_sent_many(ids)
+            _log_sent("digest", batch)
             tally.sent += len(ids)
             tally.digests += 1
             start += size
@@ -635,6 +645,21 @@ class AlertDispatcher:
 
 
 _SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+def _log_sent(what: str, jobs: list[_Job]) -> None:
+    """One line per card sent, naming its post (a digest names each of its posts)."""
+    for job in jobs:
+        post = job.alert.hit.post
+        logger.info(
+            "%s for post %s/%s sent to %s (alerts %s)",
+            what,
+            post.channel,
+            post.msg_id,
+            job.destination,
+            ",".join(map(str, job.all_ids())),
+            extra={"channel": post.channel, "post": post.msg_id},
+        )
 
 
 def merged_hit(job: _Job) -> StoredHit:

@@ -16,8 +16,10 @@ from bot.alerts.card import (
     format_time,
     render_excerpt,
 )
+from bot.charts import ChartsUnavailable, Picture, stats_picture
 from bot.domain import Post, StoredHit
 from bot.feedback import format_feedback
+from bot.health.channels import channels_report
 from bot.storage import Store, fold_text
 
 logger = logging.getLogger(__name__)
@@ -40,14 +42,16 @@ _UNIT_SECONDS = {
     **dict.fromkeys(("w", "week", "weeks", "н"), 7 * 86400),
 }
 _UNIT_LABEL = {60: "m", 3600: "h", 86400: "d", 7 * 86400: "w"}
+_CHART_WORDS = frozenset({"chart", "png", "picture", "график"})
 _CHANNEL_NAME = re.compile(r"^@[A-Za-z0-9_]{1,64}$|^@-?\d{1,20}$")
 
 HELP_TEXT = """Commands:
 /recent [N] [topic|@channel] - latest posts with hits, each with its rules (N: 1-50, default 5)
 /search TEXT [since 24h|7d] - posts containing TEXT (case- and ё-insensitive)
 /stats [24h|7d] - posts read, hits per topic and channel, alerts by status (default 24h)
+/stats [7d] chart - the same as a picture: hits per day per topic, top channels
 /stats feedback [30d] - precision per rule from the ✅/❌ marks on alert cards, worst first
-/channels - each channel: last post seen, how long ago, last error
+/channels - each channel's health, worst first: error, silent, quiet, ok (by its own rhythm)
 /help - this list"""
 RULES_HELP = "\n/rules - summary of the active rules"
 OPERATOR_HELP = """
@@ -122,9 +126,10 @@ class SearchCommand:
 
 @dataclass(frozen=True)
 class StatsCommand:
-    """/stats: activity over a window."""
+    """/stats: activity over a window (chart: as a picture)."""
 
     window: Duration
+    chart: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,7 @@ def _parse_search(args: list[str]) -> SearchCommand | CommandError:
 
 
 def _parse_stats(args: list[str]) -> StatsCommand | FeedbackStatsCommand | CommandError:
-    usage = "Usage: /stats [24h|7d] or /stats feedback [30d]"
+    usage = "Usage: /stats [24h|7d] [chart] or /stats feedback [30d]"
     if args and args[0].lower() == "feedback":
         if len(args) > 3:
             return CommandError(f"Too many arguments. {usage}")
@@ -285,13 +290,15 @@ def _parse_stats(args: list[str]) -> StatsCommand | FeedbackStatsCommand | Comma
                 f"Bad period {period!r}: use a number and m/h/d/w, e.g. 30d. {usage}"
             )
         return FeedbackStatsCommand(since=since)
+    chart = any(arg.lower() in _CHART_WORDS for arg in args)
+    args = [arg for arg in args if arg.lower() not in _CHART_WORDS]
     if len(args) > 2:
         return CommandError(f"Too many arguments. {usage}")
     label = " ".join(args) if args else DEFAULT_STATS_WINDOW
     window = parse_duration(label)
     if window is None:
         return CommandError(f"Bad period {label!r}: use a number and m/h/d/w, e.g. 7d. {usage}")
-    return StatsCommand(window=window)
+    return StatsCommand(window=window, chart=chart)
 
 
 def _folded_spans(text: str, query: str) -> list[tuple[int, int]]:
@@ -353,12 +360,22 @@ class CommandHandler:
     async def handle(
         self, text: str, role: str = "analyst", author: str | None = None, private: bool = False
     ) -> str:
-        """Parse and run one command; always returns a reply, never raises.
+        """Parse and run one command; always returns a text reply, never raises.
 
         role is "analyst" or "operator"; operator commands (/rule, /term, /mute, /unmute,
         /rules history|rollback) are refused for analysts. author names who made an edit;
-        private says the command was typed in a private chat with the bot.
+        private says the command was typed in a private chat with the bot. A picture
+        answer (/stats chart) is given as its caption here; answer() gives the picture.
         """
+        reply = await self.answer(text, role, author, private)
+        if isinstance(reply, Picture):
+            return f"{reply.caption}\n(a chart: the bot sends it as a picture)"
+        return reply
+
+    async def answer(
+        self, text: str, role: str = "analyst", author: str | None = None, private: bool = False
+    ) -> str | Picture:
+        """handle(), but a command that answers with a picture gives the Picture."""
         wanted = operator_command(text)
         if wanted is not None:
             if role != "operator":
@@ -387,14 +404,14 @@ class CommandHandler:
             logger.exception("command %r failed", text)
             return "Sorry, that command failed with an internal error (logged)."
 
-    async def run(self, command: Command) -> str:
+    async def run(self, command: Command) -> str | Picture:
         """Execute a parsed command."""
         if isinstance(command, RecentCommand):
             return await self._recent(command)
         if isinstance(command, SearchCommand):
             return await self._search(command)
         if isinstance(command, StatsCommand):
-            return await self._stats(command)
+            return await (self._stats_chart(command) if command.chart else self._stats(command))
         if isinstance(command, FeedbackStatsCommand):
             return await self._feedback_stats(command)
         if isinstance(command, ChannelsCommand):
@@ -459,35 +476,16 @@ class CommandHandler:
         return "\n".join(lines)
 
     async def _channels(self) -> str:
-        channels = await self._store.list_channels()
-        if not channels:
-            return "No channels yet: none configured (CHANNELS) or none read so far."
+        return await channels_report(self._store, self._clock())
+
+    async def _stats_chart(self, command: StatsCommand) -> str | Picture:
         now = self._clock()
-        failures = await self._store.ingest_failure_counts()
-        lines = [f"{len(channels)} channel(s):"]
-        for channel in channels:
-            head = display_channel(channel.username)
-            if channel.title:
-                head += f" ({channel.title})"
-            if channel.last_post_at is None:
-                seen = "no post seen yet"
-            else:
-                seen = (
-                    f"last post {format_time(channel.last_post_at)}"
-                    + (f" (#{channel.last_msg_id})" if channel.last_msg_id else "")
-                    + f", {format_age(now - channel.last_post_at)}"
-                )
-            lines.append(f"{head} · {seen}")
-            if channel.last_error:
-                lines.append(f"   last error: {channel.last_error}")
-            failed = failures.get(channel.username, {})
-            if failed.get("retrying") or failed.get("dead"):
-                lines.append(
-                    f"   posts that failed to store: {failed.get('retrying', 0)} being retried,"
-                    f" {failed.get('dead', 0)} dead letter(s)"
-                    " (`milwatch status`, `milwatch replay`)"
-                )
-        return "\n".join(lines)
+        try:
+            return await stats_picture(
+                self._store, now - command.window.delta, now, command.window.label
+            )
+        except ChartsUnavailable as exc:
+            return f"No chart here: {exc}.\n" + await self._stats(command)
 
     async def _feedback_stats(self, command: FeedbackStatsCommand) -> str:
         since = self._clock() - command.since.delta if command.since else None

@@ -20,7 +20,9 @@ import aiosqlite
 
 from bot.domain import Alert, Evidence, Hit, Post, Severity, StoredHit
 from bot.feedback import VERDICTS, RuleFeedback
+from bot.storage.health import HealthQueries
 from bot.storage.migrations import MIGRATIONS, Migration, apply_migrations
+from bot.storage.times import from_db_time, to_db_time
 
 logger = logging.getLogger(__name__)
 
@@ -49,18 +51,6 @@ _HIT_FROM = """
 def fold_text(text: str) -> str:
     """Case- and ё-insensitive form used for search (SQLite lower() is ASCII-only)."""
     return text.casefold().replace("ё", "е").translate(_APOSTROPHES)
-
-
-def to_db_time(moment: datetime) -> str:
-    """UTC ISO-8601 text with fixed precision, so text order equals time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: timezone-aware datetimes only")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def from_db_time(value: str) -> datetime:
-    """Parse a timestamp written by to_db_time."""
-    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _text_hash(text: str) -> str:
@@ -261,7 +251,7 @@ class _OpenStore:
             await self._store.close()
 
 
-class Store:
+class Store(HealthQueries):
     """Async SQLite store (WAL, foreign keys on); one connection, serialised by a lock."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock | None = None) -> None:
@@ -335,8 +325,12 @@ class Store:
             try:
                 yield
             except BaseException:
-                await self._db.execute(f"ROLLBACK TO {savepoint}")
-                await self._db.execute(f"RELEASE {savepoint}")
+                # SQLite rolls the whole transaction back by itself on some errors (a
+                # full disk, an I/O error): then there is nothing to undo, and trying
+                # would hide the error that matters behind "no such savepoint".
+                if self._db.in_transaction:
+                    await self._db.execute(f"ROLLBACK TO {savepoint}")
+                    await self._db.execute(f"RELEASE {savepoint}")
                 raise
             finally:
                 self._depth -= 1
@@ -351,7 +345,8 @@ class Store:
                 try:
                     yield
                 except BaseException:
-                    await self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # see above: maybe rolled back already
+                        await self._db.execute("ROLLBACK")
                     raise
                 await self._db.execute("COMMIT")
             finally:

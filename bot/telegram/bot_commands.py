@@ -9,6 +9,7 @@ ask, escapes the plain-text reply and splits it to Telegram's message limit.
 from __future__ import annotations
 
 import html
+import io
 import logging
 import re
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from telethon import TelegramClient, events, functions, types
 
 from bot.alerts.card import TELEGRAM_MESSAGE_LIMIT
+from bot.charts import Picture
 from bot.commands import CommandHandler
 from bot.commands.handler import OPERATOR_COMMAND_NAMES
 from bot.feedback import CALLBACK_PREFIX, parse_callback, verdict_label
@@ -28,8 +30,8 @@ logger = logging.getLogger(__name__)
 MENU: tuple[tuple[str, str], ...] = (
     ("recent", "Latest posts with hits: /recent [N] [topic|@channel]"),
     ("search", "Posts containing a text: /search TEXT [since 7d]"),
-    ("stats", "Activity: /stats [24h|7d]; alert marks: /stats feedback [30d]"),
-    ("channels", "Each channel: last post seen, lag, last error"),
+    ("stats", "Activity: /stats [24h|7d] [chart]; alert marks: /stats feedback [30d]"),
+    ("channels", "Each channel's health, worst first: error, silent, quiet, ok"),
     ("rules", "Summary of the active rules"),
     ("help", "List of commands"),
 )
@@ -186,8 +188,11 @@ class BotCommandAdapter:
         try:
             # OPERATOR_IDS may edit rules and mute; everyone else allowed is an analyst.
             role = "operator" if user_id in self._operators else "analyst"
-            reply = await self._handler.handle(text, role=role, author=str(user_id), private=private)
-            await self._send_pages(event, paginate(reply or "(empty reply)"), private)
+            reply = await self._handler.answer(text, role=role, author=str(user_id), private=private)
+            if isinstance(reply, Picture):
+                await self._send_picture(event, reply, private)
+            else:
+                await self._send_pages(event, paginate(reply or "(empty reply)"), private)
         except Exception:
             # The one error boundary per command: a failing command (or reply) is
             # logged and answered, and the bot keeps serving the next one.
@@ -248,6 +253,18 @@ class BotCommandAdapter:
                 event, page, parse_mode="html", link_preview=False, reply_to=reply_to
             )
             reply_to = None
+
+    async def _send_picture(self, event: Any, picture: Picture, private: bool) -> None:
+        """A chart as a photo, with its caption (plain text, under Telegram's 1,024)."""
+        photo = io.BytesIO(picture.png)
+        photo.name = picture.filename  # Telethon tells a photo from a document by the name
+        await self._respond(
+            event,
+            picture.caption[:1024],
+            file=photo,
+            parse_mode=None,
+            reply_to=None if private else event.id,
+        )
 
     async def _respond(self, event: Any, text: str, **options: Any) -> None:
         """Send to the event's chat without Telethon's GetDialogs fallback (bots may not)."""

@@ -85,6 +85,9 @@ class ListenerStats:
     stale_edits_skipped: int = 0  # edits (reactions) of old posts we never stored
     deleted: int = 0
     errors: int = 0
+    reconnects: int = 0  # connection attempts after the first
+    flood_wait_seconds: float = 0.0  # asked of the user account (resolve, join, history)
+    disconnected_since: datetime | None = None  # None while connected
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class ChannelHealth:
     lag: timedelta | None  # now minus last_post_at: how long the channel has been silent
     last_sweep_at: datetime | None
     last_error: str | None
+    blocked: bool = False  # given up until a restart (private, no such channel, …)
 
 
 @dataclass
@@ -172,7 +176,11 @@ class ChannelListener:
         Raises FatalTelegramError when the session is not (or no longer) authorised.
         """
         failures = 0
+        first = True
         while not self._stopping:
+            if not first:
+                self.stats.reconnects += 1
+            first = False
             try:
                 await self._client.connect()
                 if not await self._client.is_user_authorized():
@@ -181,6 +189,7 @@ class ChannelListener:
                     )
                 await self.start()
                 failures = 0
+                self.stats.disconnected_since = None
                 await self._listen()
             except FatalTelegramError:
                 await self._disconnect_quietly()
@@ -192,6 +201,8 @@ class ChannelListener:
                 logger.warning("Telegram connection failed: %s: %s", type(exc).__name__, exc)
             if self._stopping:
                 break
+            if self.stats.disconnected_since is None:
+                self.stats.disconnected_since = self._clock()
             delay = min(self.options.backoff_initial * 2**failures, self.options.backoff_max)
             failures += 1
             logger.warning("reconnecting to Telegram in %.0f s (attempt %d)", delay, failures)
@@ -269,6 +280,7 @@ class ChannelListener:
     async def _postpone(self, channels: list[_Channel], seconds: int, step: str) -> None:
         """A flood wait stops the whole round: retry these channels once it is over."""
         until = self._clock() + timedelta(seconds=seconds)
+        self.stats.flood_wait_seconds += seconds
         for rest in channels:
             rest.retry_at = until
             await self._report(rest, f"{step} postponed: flood wait {seconds} s")
@@ -297,6 +309,7 @@ class ChannelListener:
                 raise
             except errors.FloodWaitError as exc:
                 logger.warning("membership check postponed: flood wait %d s", exc.seconds)
+                self.stats.flood_wait_seconds += exc.seconds
                 return
             except errors.RPCError as exc:
                 if len(batch) == 1:
@@ -515,7 +528,10 @@ class ChannelListener:
             # letter the operator sees and can replay after a fix.
             self.stats.errors += 1
             logger.exception(
-                "channel %s: failed to handle message %s", channel.key, getattr(message, "id", "?")
+                "channel %s: failed to handle message %s",
+                channel.key,
+                getattr(message, "id", "?"),
+                extra={"channel": channel.key, "post": getattr(message, "id", None)},
             )
             await self._pipeline.record_unreadable(
                 channel.key, str(getattr(message, "id", "?")), f"{type(exc).__name__}: {exc}"
@@ -624,6 +640,7 @@ class ChannelListener:
             # History flood waits apply to the account: pause every sweep, and come
             # back to this channel first when the wait is over.
             self._paused_until = self._clock() + timedelta(seconds=exc.seconds)
+            self.stats.flood_wait_seconds += exc.seconds
             ch.next_sweep = self._paused_until
             await self._report(ch, f"backfill postponed: flood wait {exc.seconds} s")
             return False
@@ -766,6 +783,7 @@ class ChannelListener:
                     lag=now - last_post_at if last_post_at is not None else None,
                     last_sweep_at=ch.last_sweep_at,
                     last_error=(row.last_error if row is not None else None) or ch.error,
+                    blocked=ch.blocked,
                 )
             )
         return report

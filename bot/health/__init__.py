@@ -69,5 +69,14 @@ def check_heartbeat(
     return True, f"alive, last heartbeat {int(age.total_seconds())} s ago. {detail}".strip() + notes
 
 
+def last_beat(data_dir: Path) -> datetime | None:
+    """When the service last wrote its heartbeat, or None (no file, unreadable)."""
+    try:
+        first = (data_dir / HEARTBEAT_FILE).read_text(encoding="utf-8").split("\n", 1)[0]
+        return datetime.fromisoformat(first.strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
